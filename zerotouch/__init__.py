@@ -1,0 +1,1 @@
+"""zerotouch: operations without a human on call."""

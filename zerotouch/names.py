@@ -1,0 +1,32 @@
+"""Names shared by workers, starters and workflows: task queues, handlers, search attributes.
+
+One place, so that the relay, the CLI, the stock `temporal` CLI and the workers agree.
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+WORKFLOWS_QUEUE = "zerotouch-workflows"
+KUBERNETES_QUEUE = "zerotouch-kubernetes"
+DATA_QUEUE = "zerotouch-data"
+OBSERVE_QUEUE = "zerotouch-observe"
+ALL_QUEUES = (WORKFLOWS_QUEUE, KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE)
+
+INCIDENT_WORKFLOW = "IncidentWorkflow"
+
+SIGNAL_ALERT_FIRED = "alert_fired"
+SIGNAL_ALERT_RESOLVED = "alert_resolved"
+UPDATE_APPROVE = "approve"
+UPDATE_ABORT = "abort"
+UPDATE_TAKE_OVER = "take_over"
+UPDATE_REQUEST_RETRY = "request_retry"
+QUERY_STATUS = "status"
+
+SA_INCIDENT_STATE = SearchAttributeKey.for_keyword("IncidentState")
+SA_INCIDENT_SEVERITY = SearchAttributeKey.for_keyword("IncidentSeverity")
+SA_RUNBOOK = SearchAttributeKey.for_keyword("Runbook")
+SA_SERVICE = SearchAttributeKey.for_keyword("Service")
+SEARCH_ATTRIBUTES = (SA_INCIDENT_STATE, SA_INCIDENT_SEVERITY, SA_RUNBOOK, SA_SERVICE)
+
+INCIDENT_ID_PREFIX = "incident-"

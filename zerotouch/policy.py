@@ -1,0 +1,276 @@
+"""The policy: one YAML file that says what zerotouch may do, when, and who decides.
+
+Parsed into pydantic models so that a bad file fails before any workflow sees it,
+with an error naming the file, the path inside it and what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from zerotouch.durations import Duration
+from zerotouch.quantities import parse_memory
+
+Mode = Literal["observe", "approve-all", "auto"]
+Risk = Literal["auto", "approval", "never"]
+Severity = Literal["P0", "P1", "P2", "P3", "P4"]
+SEVERITIES: tuple[Severity, ...] = ("P0", "P1", "P2", "P3", "P4")
+ActionName = Literal[
+    "restart_deployment",
+    "scale_deployment",
+    "rollback_deployment",
+    "raise_memory_limit",
+    "evict_pod",
+    "run_job",
+    "terminate_idle_connections",
+    "escalate",
+]
+
+# The classes the seeds exclude from zero-touch: they need a human unless pre-approved.
+EXCLUDED_CLASSES = (
+    "schema_change",
+    "data_deletion",
+    "security_policy",
+    "credential_rotation",
+    "customer_visible_config",
+)
+
+DEFAULT_RISK: dict[str, Risk] = {
+    "restart_deployment": "auto",
+    "scale_deployment": "auto",
+    "rollback_deployment": "auto",
+    "raise_memory_limit": "auto",
+    "evict_pod": "auto",
+    "run_job": "auto",
+    "terminate_idle_connections": "auto",
+    "escalate": "auto",
+    **{name: "approval" for name in EXCLUDED_CLASSES},
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Matcher(_Model):
+    """Which alerts a rule applies to: all given conditions must hold."""
+
+    alertname: list[str] = Field(default_factory=list, description="any of these alert names")
+    labels: dict[str, str] = Field(default_factory=dict, description="label equality")
+    labels_regex: dict[str, str] = Field(default_factory=dict, description="label full-match regex")
+
+    @field_validator("alertname", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("labels_regex")
+    @classmethod
+    def _compiles(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pattern in value.items():
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"regex for {name!r} does not compile: {error}") from error
+        return value
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        if self.alertname and labels.get("alertname") not in self.alertname:
+            return False
+        if any(labels.get(name) != value for name, value in self.labels.items()):
+            return False
+        return all(re.fullmatch(p, labels.get(n, "")) for n, p in self.labels_regex.items())
+
+
+class Target(_Model):
+    """Where a runbook acts: fixed names, or names read from alert labels."""
+
+    namespace: str | None = None
+    namespace_label: str = "namespace"
+    deployment: str | None = None
+    deployment_label: str = "deployment"
+    pod_label: str = "pod"
+
+
+class Step(_Model):
+    """One remediation action with bounded parameters."""
+
+    action: ActionName
+    params: dict[str, float | int | str] = Field(default_factory=dict)
+    risk_class: str | None = Field(default=None, description="e.g. credential_rotation; decides the risk")
+    approval: bool = Field(default=False, description="always ask a human before this step")
+
+
+class Verification(_Model):
+    """How recovery is proven after an action."""
+
+    rollout: bool = Field(default=True, description="all desired replicas available")
+    promql: str | None = Field(default=None, description="expression that must return a non-empty result")
+    hold_for: Duration = Field(default=timedelta(seconds=10), description="healthy for this long")
+    timeout: Duration = Field(default=timedelta(minutes=3))
+
+
+class Runbook(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    description: str = ""
+    match: Matcher
+    target: Target = Field(default_factory=Target)
+    steps: list[Step] = Field(min_length=1)
+    verify: Verification = Field(default_factory=Verification)
+    retry_cooldown: Duration = Field(default=timedelta(minutes=1), description="wait between attempts")
+    max_attempts: int = Field(default=2, ge=1, le=10)
+    confidence: float = Field(default=0.9, ge=0.0, le=1.0)
+    severity: Severity | None = None
+
+
+class SeverityRule(_Model):
+    match: Matcher
+    severity: Severity
+
+
+class SeverityPolicy(_Model):
+    label: str = "severity"
+    map: dict[str, Severity] = Field(
+        default_factory=lambda: {"page": "P0", "critical": "P1", "high": "P2", "warning": "P3", "info": "P4"}
+    )
+    default: Severity = "P3"
+    rules: list[SeverityRule] = Field(default_factory=list, description="first match wins, before the label")
+
+
+class Rung(_Model):
+    """One step of an escalation ladder."""
+
+    after: Duration = timedelta(0)
+    notify: list[str] = Field(min_length=1)
+    when: Literal["unresolved", "failed"] = Field(
+        default="unresolved",
+        description="unresolved: fire if still open after `after`; failed: only once automation gave up",
+    )
+
+
+class Channel(_Model):
+    type: Literal["webhook", "slack", "pagerduty", "dashboard"]
+    url: str | None = None
+    url_env: str | None = Field(default=None, description="read the URL from this variable (keeps secrets out)")
+    routing_key_env: str | None = None
+
+    @model_validator(mode="after")
+    def _has_destination(self) -> Channel:
+        if self.type != "dashboard" and not (self.url or self.url_env):
+            raise ValueError(f"a {self.type} channel needs url or url_env")
+        return self
+
+
+class Approvers(_Model):
+    names: list[str] = Field(default_factory=list)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+
+    def allows(self, name: str) -> bool:
+        return name in self.names or any(name in members for members in self.groups.values())
+
+
+class Guardrails(_Model):
+    target_cooldown: Duration = timedelta(minutes=5)
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=10, ge=1)
+    scale_up_max_factor: float = Field(default=3.0, ge=1.0, description="+200% at most")
+    scale_down_min_factor: float = Field(default=0.5, gt=0.0, le=1.0, description="-50% at most")
+    memory_factor: float = Field(default=1.5, gt=1.0, le=4.0)
+    memory_cap: str = "2Gi"
+
+    @field_validator("memory_cap")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        parse_memory(value)
+        return value
+
+
+class JobTemplate(_Model):
+    image: str
+    args: list[str] = Field(default_factory=list, description="container args; never run through a shell")
+    active_deadline: Duration = timedelta(minutes=10)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Policy(_Model):
+    """The whole policy file."""
+
+    version: Literal[1] = 1
+    mode: Mode = "auto"
+    group_by: list[str] = Field(
+        default_factory=lambda: ["alertname", "namespace", "deployment"],
+        description="labels that make one incident; empty = one incident per alert fingerprint",
+    )
+    resolution_cooldown: Duration = Field(default=timedelta(minutes=10))
+    confidence_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    severity: SeverityPolicy = Field(default_factory=SeverityPolicy)
+    escalation: dict[Severity, list[Rung]] = Field(default_factory=dict)
+    channels: dict[str, Channel] = Field(default_factory=lambda: {"dashboard": Channel(type="dashboard")})
+    approvers: Approvers = Field(default_factory=Approvers)
+    four_eyes: bool = True
+    risk: dict[str, Risk] = Field(default_factory=dict)
+    guardrails: Guardrails = Field(default_factory=Guardrails)
+    job_templates: dict[str, JobTemplate] = Field(default_factory=dict)
+    runbooks: list[Runbook] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Policy:
+        names = [r.name for r in self.runbooks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"runbook names must be unique: {duplicates}")
+        for severity, rungs in self.escalation.items():
+            for rung in rungs:
+                unknown = [c for c in rung.notify if c not in self.channels]
+                if unknown:
+                    raise ValueError(f"escalation.{severity}: unknown channel(s) {unknown}")
+        for runbook in self.runbooks:
+            for step in runbook.steps:
+                template = step.params.get("template")
+                if step.action == "run_job" and template not in self.job_templates:
+                    raise ValueError(f"runbook {runbook.name}: run_job template {template!r} not in job_templates")
+        return self
+
+    def risk_of(self, step: Step) -> Risk:
+        """How much a step may do alone: the step's class first, then its action."""
+        key = step.risk_class or step.action
+        return self.risk.get(key, DEFAULT_RISK.get(key, "approval"))
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names file, path and problem."""
+
+
+def parse_policy(data: Any, source: str = "<policy>") -> Policy:
+    try:
+        return Policy.model_validate(data if data is not None else {})
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            where = ".".join(str(p) for p in problem["loc"]) or "(top level)"
+            lines.append(f"{source}: {where}: {problem['msg']}")
+        raise PolicyError("\n".join(lines)) from None
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PolicyError(f"{file}: cannot read policy: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{file}: not valid YAML: {error}") from None
+    return parse_policy(data, str(file))
+
+
+def policy_schema() -> dict[str, Any]:
+    return Policy.model_json_schema()

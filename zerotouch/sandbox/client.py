@@ -1,0 +1,47 @@
+"""Talking to a running sandbox over HTTP (used by `zerotouch sandbox ...`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from .faults import KINDS
+
+
+def _post(url: str, route: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+    resp = httpx.post(f"{url.rstrip('/')}/sandbox/v1/{route}", json=payload, timeout=timeout)
+    data: dict[str, Any] = resp.json()
+    if resp.status_code >= 400:
+        raise ValueError(data.get("error") or f"sandbox answered HTTP {resp.status_code}")
+    return data
+
+
+def inject_via_http(url: str, kind: str, namespace: str, deployment: str,
+                    timeout: float = 10.0) -> dict[str, Any]:
+    """Inject (or, with kind="clear", remove) a fault; returns the server's answer.
+
+    Raises ValueError when the sandbox rejects the request (unknown kind or
+    target) and httpx.HTTPError when it cannot be reached."""
+    if kind != "clear" and kind not in KINDS:
+        raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(KINDS)}")
+    return _post(url, "faults", {"kind": kind, "namespace": namespace,
+                                 "deployment": deployment}, timeout)
+
+
+def fail_requests_via_http(url: str, status: int = 500, count: int = 1, path_contains: str = "",
+                           delay_seconds: float = 0.0, timeout: float = 10.0) -> dict[str, Any]:
+    return _post(url, "api-failures", {"status": status, "count": count,
+                                       "path_contains": path_contains,
+                                       "delay_seconds": delay_seconds}, timeout)
+
+
+def actions_via_http(url: str, timeout: float = 10.0, **filters: str) -> list[dict[str, Any]]:
+    resp = httpx.get(f"{url.rstrip('/')}/sandbox/v1/actions", params=filters, timeout=timeout)
+    resp.raise_for_status()
+    actions: list[dict[str, Any]] = resp.json()["actions"]
+    return actions
+
+
+def reset_via_http(url: str, timeout: float = 10.0) -> dict[str, Any]:
+    return _post(url, "reset", {}, timeout)

@@ -1,0 +1,93 @@
+"""Sandbox-only routes: /sandbox/v1/* (faults, failures, actions, reset),
+/metrics and health probes. None of these are recorded in the action log
+or subject to injected API failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core import SandboxCore
+from .errors import ApiError, bad_request
+from .messages import Request, Response
+
+PREFIX = "/sandbox/v1"
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def is_control_path(path: str) -> bool:
+    return path.startswith(PREFIX) or path in ("/metrics", "/healthz", "/livez", "/readyz")
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
+
+
+def _body(req: Request) -> dict[str, Any]:
+    body = req.json() if req.body else {}
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    return body
+
+
+def handle(core: SandboxCore, req: Request) -> Response:
+    path, method = req.path.rstrip("/"), req.method
+    try:
+        if path == "/metrics" and method == "GET":
+            return Response(200, core.metrics_text(), PROMETHEUS_TEXT)
+        if path in ("/healthz", "/livez", "/readyz"):
+            return Response(200, "ok", "text/plain")
+        route = path[len(PREFIX):]
+        if route == "/actions" and method == "GET":
+            q = req.query
+            return Response(200, {"actions": core.actions.entries(
+                q.get("namespace"), q.get("name"), q.get("kind"),
+                include_failed=_flag(q.get("include_failed")))})
+        if route == "/faults":
+            return _faults(core, req)
+        if route == "/api-failures":
+            return _failures(core, req)
+        if route == "/reset" and method == "POST":
+            core.reset()
+            return Response(200, {"reset": True})
+        if route == "/health" and method == "GET":
+            ns, name = req.query.get("namespace", ""), req.query.get("deployment", "")
+            return Response(200, {"namespace": ns, "deployment": name,
+                                  "healthy": core.is_healthy(ns, name)})
+        raise ApiError(404, f"no sandbox route {method} {path}")
+    except ValueError as exc:
+        return Response(400, {"error": str(exc)})
+    except ApiError as err:
+        return Response(err.code, {"error": err.message})
+
+
+def _faults(core: SandboxCore, req: Request) -> Response:
+    if req.method == "GET":
+        return Response(200, core.faults.describe())
+    if req.method == "POST":
+        body = _body(req)
+        missing = [k for k in ("kind", "namespace", "deployment") if not body.get(k)]
+        if missing:
+            raise ValueError(f"missing field(s): {', '.join(missing)}")
+        fault = core.inject(str(body["kind"]), str(body["namespace"]), str(body["deployment"]))
+        return Response(201, {"fault": fault})
+    if req.method == "DELETE":
+        cleared = core.clear(req.query.get("namespace"), req.query.get("deployment"))
+        return Response(200, {"cleared": cleared})
+    raise ApiError(405, "method not allowed")
+
+
+def _failures(core: SandboxCore, req: Request) -> Response:
+    if req.method == "GET":
+        return Response(200, {"rules": core.failures.describe()})
+    if req.method == "POST":
+        body = _body(req)
+        rule = core.failures.add(
+            status=body.get("status", 500), count=int(body.get("count", 1)),
+            path_contains=str(body.get("path_contains", "")),
+            delay_seconds=float(body.get("delay_seconds", 0.0)),
+            method=str(body.get("method", "")))
+        return Response(201, {"rule": rule.__dict__})
+    if req.method == "DELETE":
+        core.failures.clear()
+        return Response(200, {"cleared": True})
+    raise ApiError(405, "method not allowed")

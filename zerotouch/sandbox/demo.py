@@ -1,0 +1,102 @@
+"""The workloads a fresh sandbox starts with: a small shop on three nodes."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from .resources import get_type
+from .store import Store
+from .validation import default_deployment
+
+NODE_NAMES = ("sandbox-node-1", "sandbox-node-2", "sandbox-node-3")
+NAMESPACES = ("default", "kube-system", "kube-public", "shop")
+
+# name, replicas, image, memory limit, container port
+SHOP = (
+    ("web", 3, "registry.local/shop/web:1.4.2", "256Mi", 8080),
+    ("checkout", 2, "registry.local/shop/checkout:2.7.0", "512Mi", 8080),
+    ("email-worker", 1, "registry.local/shop/email-worker:0.9.3", "128Mi", 0),
+)
+
+
+def namespace(name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
+
+def node(name: str, index: int) -> dict[str, Any]:
+    resources = {"cpu": "4", "memory": "16374136Ki", "pods": "110",
+                 "ephemeral-storage": "102350Mi"}
+    allocatable = {**resources, "cpu": "3800m", "memory": "15247736Ki"}
+    conditions = [
+        (kind, "False", f"KubeletHas{label}", f"kubelet has {label.lower()}")
+        for kind, label in (("MemoryPressure", "SufficientMemory"),
+                            ("DiskPressure", "NoDiskPressure"),
+                            ("PIDPressure", "SufficientPID"))
+    ] + [("Ready", "True", "KubeletReady", "kubelet is posting ready status")]
+    return {
+        "metadata": {"name": name, "labels": {
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64", "topology.kubernetes.io/zone": f"sandbox-{index}"}},
+        "spec": {"podCIDR": f"10.244.{index}.0/24"},
+        "status": {
+            "capacity": resources, "allocatable": allocatable,
+            "addresses": [{"type": "InternalIP", "address": f"10.0.0.{index + 10}"},
+                          {"type": "Hostname", "address": name}],
+            "conditions": [
+                {"type": t, "status": s, "reason": r, "message": m,
+                 "lastHeartbeatTime": "2024-01-01T00:00:00Z",
+                 "lastTransitionTime": "2024-01-01T00:00:00Z"}
+                for t, s, r, m in conditions],
+            "nodeInfo": {
+                "architecture": "amd64", "bootID": f"sandbox-boot-{index}",
+                "containerRuntimeVersion": "containerd://1.7.13",
+                "kernelVersion": "6.1.0-sandbox", "kubeProxyVersion": "v1.30.0",
+                "kubeletVersion": "v1.30.0", "machineID": f"sandbox-machine-{index}",
+                "operatingSystem": "linux", "osImage": "Zerotouch Sandbox OS",
+                "systemUUID": f"00000000-0000-0000-0000-00000000000{index}"},
+        },
+    }
+
+
+def deployment(name: str, replicas: int, image: str, memory: str, port: int) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": name, "image": image, "imagePullPolicy": "IfNotPresent",
+        "resources": {"requests": {"cpu": "100m", "memory": memory},
+                      "limits": {"memory": memory}},
+    }
+    if port:
+        container["ports"] = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    obj = {
+        "metadata": {"name": name, "namespace": "shop",
+                     "labels": {"app": name, "app.kubernetes.io/part-of": "shop"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [container]}},
+        },
+    }
+    default_deployment(obj)
+    return obj
+
+
+def seed(store: Store) -> None:
+    """Populate an empty store; the controller creates RSs and pods after."""
+    for name in NAMESPACES:
+        store.create(get_type("", "namespaces"), namespace(name))
+    for i, name in enumerate(NODE_NAMES, start=1):
+        store.create(get_type("", "nodes"), node(name, i))
+    for spec in SHOP:
+        store.create(get_type("apps", "deployments"), deployment(*spec))
+    store.create(get_type("policy", "poddisruptionbudgets"), {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}},
+    })
+    store.create(get_type("", "secrets"), {
+        "metadata": {"name": "checkout-db", "namespace": "shop"},
+        "type": "Opaque",
+        "data": {"username": base64.b64encode(b"shop").decode(),
+                 "password": base64.b64encode(b"sandbox-only").decode()},
+    })

@@ -1,0 +1,118 @@
+"""Server-side printing (meta.k8s.io/v1 Table) for `kubectl get` without -o.
+
+kubectl asks for `as=Table`; these columns mirror the real apiserver's
+for the kinds people watch during a remediation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+Row = list[Any]
+
+
+def age(timestamp: str | None) -> str:
+    if not timestamp:
+        return "<unknown>"
+    try:
+        then = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return "<unknown>"
+    seconds = max(0, int((datetime.now(UTC) - then).total_seconds()))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def _pod_row(pod: dict[str, Any]) -> Row:
+    status = pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    ready = sum(1 for c in statuses if c.get("ready"))
+    shown = status.get("phase", "Unknown")
+    for cs in statuses:
+        reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
+        if reason:
+            shown = reason
+    restarts = sum(int(c.get("restartCount", 0)) for c in statuses)
+    return [f"{ready}/{len(pod['spec'].get('containers') or [])}", shown, restarts]
+
+
+def _deploy_row(d: dict[str, Any]) -> Row:
+    s = d.get("status") or {}
+    return [f"{s.get('readyReplicas', 0)}/{d['spec'].get('replicas', 1)}",
+            s.get("updatedReplicas", 0), s.get("availableReplicas", 0)]
+
+
+def _rs_row(rs: dict[str, Any]) -> Row:
+    s = rs.get("status") or {}
+    return [rs["spec"].get("replicas", 0), s.get("replicas", 0), s.get("readyReplicas", 0)]
+
+
+def _node_row(node: dict[str, Any]) -> Row:
+    conds = (node.get("status") or {}).get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+    info = (node.get("status") or {}).get("nodeInfo") or {}
+    return ["Ready" if ready else "NotReady", "<none>", info.get("kubeletVersion", "")]
+
+
+def _job_row(job: dict[str, Any]) -> Row:
+    s = job.get("status") or {}
+    state = "Complete" if s.get("succeeded") else ("Running" if s.get("active") else "Pending")
+    return [state, f"{s.get('succeeded', 0)}/{job['spec'].get('completions', 1)}"]
+
+
+def _ns_row(ns: dict[str, Any]) -> Row:
+    return [(ns.get("status") or {}).get("phase", "Active")]
+
+
+def _pdb_row(pdb: dict[str, Any]) -> Row:
+    spec, s = pdb.get("spec") or {}, pdb.get("status") or {}
+    return [str(spec.get("minAvailable", "N/A")), str(spec.get("maxUnavailable", "N/A")),
+            s.get("disruptionsAllowed", 0)]
+
+
+_COLUMNS: dict[str, tuple[list[tuple[str, str]], Callable[[dict[str, Any]], Row]]] = {
+    "Pod": ([("Ready", "string"), ("Status", "string"), ("Restarts", "integer")], _pod_row),
+    "Deployment": ([("Ready", "string"), ("Up-to-date", "integer"),
+                    ("Available", "integer")], _deploy_row),
+    "ReplicaSet": ([("Desired", "integer"), ("Current", "integer"), ("Ready", "integer")],
+                   _rs_row),
+    "Node": ([("Status", "string"), ("Roles", "string"), ("Version", "string")], _node_row),
+    "Job": ([("Status", "string"), ("Completions", "string")], _job_row),
+    "Namespace": ([("Status", "string")], _ns_row),
+    "PodDisruptionBudget": ([("Min Available", "string"), ("Max Unavailable", "string"),
+                             ("Allowed Disruptions", "integer")], _pdb_row),
+}
+
+
+def wants_table(accept: str) -> bool:
+    return "as=Table" in (accept or "")
+
+
+def to_table(kind: str, items: list[dict[str, Any]], resource_version: str) -> dict[str, Any]:
+    extra, row_fn = _COLUMNS.get(kind, ([], lambda _obj: []))
+    columns = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
+                "description": "Name must be unique within a namespace."}]
+    columns += [{"name": n, "type": t, "format": "", "priority": 0, "description": n}
+                for n, t in extra]
+    columns.append({"name": "Age", "type": "string", "format": "", "priority": 0,
+                    "description": "CreationTimestamp is a timestamp representing the server "
+                                   "time when this object was created."})
+    rows = []
+    for obj in items:
+        meta = obj["metadata"]
+        rows.append({
+            "cells": [meta["name"], *row_fn(obj), age(meta.get("creationTimestamp"))],
+            "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                       "metadata": meta},
+        })
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": resource_version},
+            "columnDefinitions": columns, "rows": rows}
+
