@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from zerotouch.binaries import temporal_cli, temporal_test_server
@@ -29,7 +31,6 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=SEARCH_ATTRIBUTES,
         data_converter=data_converter(),
         port=free_port(),
-        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
     )
     try:
         yield env
@@ -46,6 +47,15 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         port=free_port(),
     )
     try:
+        # The test server starts without custom search attributes; the dev server gets them by flag.
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
+                },
+            )
+        )
         yield env
     finally:
         await env.shutdown()

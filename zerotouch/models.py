@@ -6,7 +6,7 @@ Fields are added with defaults only, so running workflows keep decoding.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -25,7 +25,7 @@ IncidentState = Literal[
     "aborted",
     "closed",
 ]
-CLOSED_STATES: tuple[str, ...] = ("aborted", "closed")
+INCIDENT_STATES: tuple[str, ...] = get_args(IncidentState)
 
 
 # --- incident workflow -------------------------------------------------------------
@@ -35,6 +35,7 @@ class IncidentInput(BaseModel):
     incident_id: str
     policy: Policy | None = Field(default=None, description="pinned policy; default: load through an activity")
     service: str = ""
+    cluster: str = Field(default="", description="scope: activity task queues get this suffix")
 
 
 class TimelineEntry(BaseModel):

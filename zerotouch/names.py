@@ -13,6 +13,17 @@ DATA_QUEUE = "zerotouch-data"
 OBSERVE_QUEUE = "zerotouch-observe"
 ALL_QUEUES = (WORKFLOWS_QUEUE, KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE)
 
+
+
+def queue_for(base: str, cluster: str = "") -> str:
+    """The task queue of ``base`` for one cluster scope; the default scope has the plain name.
+
+    A scope per cluster lets one Temporal namespace serve several clusters, each with
+    its own Kubernetes workers (and lets tests share a server without sharing workers).
+    """
+    return f"{base}-{cluster}" if cluster else base
+
+
 INCIDENT_WORKFLOW = "IncidentWorkflow"
 
 SIGNAL_ALERT_FIRED = "alert_fired"

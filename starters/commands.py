@@ -1,0 +1,179 @@
+"""What each `zerotouch` subcommand does; errors become one line and exit code 1 or 2."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from temporalio.client import Client
+
+from starters import steer
+from starters.statedir import StateDir
+from zerotouch.policy import PolicyError, load_policy, policy_schema
+from zerotouch.temporal import connect
+
+
+class UsageError(Exception):
+    """Bad input on the command line: exit code 2."""
+
+
+async def _client(args: argparse.Namespace) -> Client:
+    address = args.address or os.environ.get("TEMPORAL_ADDRESS") or StateDir(args.state_dir).endpoints().get("temporal")
+    try:
+        return await connect(address, args.namespace)
+    except RuntimeError as error:
+        raise UsageError(f"cannot reach Temporal at {address or 'the default address'}: {error}; "
+                         "is `zerotouch up` running?") from None
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+async def _incidents(args: argparse.Namespace) -> int:
+    rows = await steer.list_incidents(await _client(args), args.state)
+    if args.json:
+        _print_json([row.model_dump() for row in rows])
+    else:
+        print(steer.render_rows(rows))
+    return 0
+
+
+async def _show(args: argparse.Namespace) -> int:
+    status = await steer.show_incident(await _client(args), args.incident_id)
+    print(status.model_dump_json(indent=2) if args.json else steer.render_status(status))
+    return 0
+
+
+def _human(action: Callable[..., Awaitable[Any]], *extra: str) -> Callable[[argparse.Namespace], Awaitable[int]]:
+    async def run(args: argparse.Namespace) -> int:
+        decision = await action(await _client(args), args.incident_id, args.by, *(getattr(args, e) for e in extra))
+        print(f"{decision.incident_id}: {decision.message} (state {decision.state})")
+        return 0
+
+    return run
+
+
+async def _worker(args: argparse.Namespace) -> int:
+    from workers.run import run_workers
+    from zerotouch.names import ALL_QUEUES
+    from zerotouch.settings import WorkerSettings
+
+    settings = WorkerSettings(kubernetes_url=args.kubernetes_url)
+    if args.policy:
+        settings.policy_path = args.policy
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    await run_workers(await _client(args), args.queue or ALL_QUEUES, settings, stop, cluster=args.cluster)
+    return 0
+
+
+async def _relay(args: argparse.Namespace) -> int:
+    from starters.relay import RelayConfig, load_token
+    from starters.relay_server import serve_relay
+    from zerotouch.settings import default_policy_path
+
+    policy = load_policy(args.policy or default_policy_path())
+    config = RelayConfig(host=args.host, port=args.port, token=load_token(args.token_file),
+                         group_by=policy.group_by, tls_certfile=args.tls_cert, tls_keyfile=args.tls_key)
+    await serve_relay(config, await _client(args))
+    return 0
+
+
+async def _up(args: argparse.Namespace) -> int:
+    from starters.embedded import EmbeddedOptions, run_embedded
+
+    await run_embedded(EmbeddedOptions(
+        state_dir=args.state_dir, sandbox=args.sandbox, sandbox_port=args.sandbox_port,
+        temporal_port=args.temporal_port, ui_port=args.ui_port, relay_port=args.relay_port, policy_path=args.policy,
+    ))
+    return 0
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+
+def _fire(args: argparse.Namespace) -> int:
+    from starters.fire import fire_alert
+    from starters.relay import load_token
+
+    state = StateDir(args.state_dir)
+    relay = args.relay or state.endpoints().get("relay")
+    if not relay:
+        raise UsageError("no relay URL: pass --relay or start `zerotouch up` first")
+    token_file = args.token_file or (str(state.token_file) if state.token_file.exists() else None)
+    result = fire_alert(relay, load_token(token_file), args.alertname, dict(args.label), dict(args.annotation),
+                        args.resolved)
+    _print_json(result)
+    return 0
+
+
+def _sandbox_url(args: argparse.Namespace) -> str:
+    url = args.url or StateDir(args.state_dir).endpoints().get("sandbox")
+    if not url:
+        raise UsageError("no sandbox URL: pass --url or start `zerotouch up --sandbox` first")
+    return str(url)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from zerotouch.sandbox import actions_via_http, inject_via_http
+
+    if args.sandbox_command == "serve":
+        from zerotouch.sandbox.__main__ import main as serve_main
+
+        forwarded = ["--port", str(args.port)] + (["--state-file", args.state_file] if args.state_file else [])
+        return int(serve_main(forwarded) or 0)
+    if args.sandbox_command == "actions":
+        _print_json(actions_via_http(_sandbox_url(args)))
+        return 0
+    namespace, separator, deployment = args.target.partition("/")
+    if not separator or not namespace or not deployment:
+        raise UsageError(f"target must be NAMESPACE/DEPLOYMENT, got {args.target!r}")
+    _print_json(inject_via_http(_sandbox_url(args), args.kind, namespace, deployment))
+    return 0
+
+
+def _policy(args: argparse.Namespace) -> int:
+    if args.policy_command == "schema":
+        _print_json(policy_schema())
+        return 0
+    policy = load_policy(args.file)
+    print(f"{args.file}: ok — mode {policy.mode}, {len(policy.runbooks)} runbooks, "
+          f"{len(policy.approvers.names)} approvers")
+    return 0
+
+
+_ASYNC: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+    "incidents": _incidents,
+    "show": _show,
+    "approve": _human(steer.approve, "note"),
+    "abort": _human(steer.abort, "reason"),
+    "take-over": _human(steer.take_over, "note"),
+    "retry": _human(steer.request_retry, "note"),
+    "worker": _worker,
+    "relay": _relay,
+    "up": _up,
+}
+_SYNC: dict[str, Callable[[argparse.Namespace], int]] = {"fire": _fire, "sandbox": _sandbox, "policy": _policy}
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    try:
+        if args.command in _SYNC:
+            return _SYNC[args.command](args)
+        return asyncio.run(_ASYNC[args.command](args))
+    except (PolicyError, steer.SteerError, UsageError, ValueError) as error:
+        print(f"zerotouch {args.command}: {error}", file=sys.stderr)
+        return 2 if isinstance(error, UsageError | PolicyError) else 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,76 @@
+"""Helpers to run zerotouch's real workers against a test server and a sandbox cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from temporalio.client import Client, WorkflowHandle
+
+from workers.run import build_workers
+from workflows.incident import IncidentWorkflow
+from zerotouch.alerts import AlertEvent, fingerprint_of
+from zerotouch.models import IncidentInput, IncidentStatus
+from zerotouch.names import ALL_QUEUES, SIGNAL_ALERT_FIRED, SIGNAL_ALERT_RESOLVED, WORKFLOWS_QUEUE, queue_for
+from zerotouch.policy import Policy
+from zerotouch.settings import WorkerSettings
+
+
+@contextlib.asynccontextmanager
+async def running_workers(
+    client: Client, cluster: str, *, kubernetes_url: str | None, prometheus_url: str | None = None,
+    policy_path: str | None = None,
+) -> AsyncIterator[None]:
+    settings = WorkerSettings(kubernetes_url=kubernetes_url, prometheus_url=prometheus_url)
+    if policy_path:
+        settings.policy_path = policy_path
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        async with httpx.AsyncClient(timeout=10.0) as http, contextlib.AsyncExitStack() as stack:
+            for worker in build_workers(client, ALL_QUEUES, settings, http=http, executor=executor, cluster=cluster):
+                await stack.enter_async_context(worker)
+            yield
+
+
+def alert(alertname: str, status: str = "firing", **labels: str) -> AlertEvent:
+    all_labels = {"alertname": alertname, **labels}
+    return AlertEvent(
+        fingerprint=fingerprint_of(all_labels), status=status,  # type: ignore[arg-type]
+        labels=all_labels, starts_at=datetime.now(UTC),
+    )
+
+
+async def open_incident(
+    client: Client, cluster: str, event: AlertEvent, policy: Policy | None = None, incident_id: str | None = None
+) -> WorkflowHandle[Any, IncidentStatus]:
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    incident_id = incident_id or f"incident-test-{uuid.uuid4().hex[:10]}"
+    return await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=incident_id, policy=policy, cluster=cluster),
+        id=incident_id,
+        task_queue=queue_for(WORKFLOWS_QUEUE, cluster),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal=SIGNAL_ALERT_FIRED if event.status == "firing" else SIGNAL_ALERT_RESOLVED,
+        start_signal_args=[event],
+    )
+
+
+async def wait_for(
+    handle: WorkflowHandle[Any, Any], predicate: Callable[[IncidentStatus], bool], timeout: float = 30.0
+) -> IncidentStatus:
+    """Poll the status query until ``predicate`` holds (real time; no time skipping while polling)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    status: IncidentStatus | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        status = await handle.query(IncidentWorkflow.status)
+        if predicate(status):
+            return status
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"condition not met in {timeout}s; last status: {status and status.model_dump_json(indent=1)}")

@@ -1,0 +1,33 @@
+"""Building the clients activities receive: Kubernetes, PostgreSQL DSNs, HTTP."""
+
+from __future__ import annotations
+
+import os
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from zerotouch.settings import WorkerSettings
+
+
+def kubernetes_api_client(settings: WorkerSettings) -> k8s.ApiClient:
+    """The sandbox by URL, else in-cluster credentials, else the current kubeconfig."""
+    if settings.kubernetes_url:
+        configuration = k8s.Configuration()
+        configuration.host = settings.kubernetes_url
+        return k8s.ApiClient(configuration)
+    configuration = k8s.Configuration()
+    try:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config(context=settings.kubeconfig_context, client_configuration=configuration)
+    return k8s.ApiClient(configuration)
+
+
+def postgres_dsn_for(reference: str) -> str:
+    """A connection reference (``main``) → DSN from ``ZEROTOUCH_PG_<REF>_DSN``; never from history."""
+    variable = f"ZEROTOUCH_PG_{reference.upper().replace('-', '_')}_DSN"
+    dsn = os.environ.get(variable)
+    if not dsn:
+        raise KeyError(f"no PostgreSQL connection {reference!r}: set {variable}")
+    return dsn

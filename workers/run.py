@@ -1,0 +1,94 @@
+"""Workers: one per task queue, each registering only what runs on that queue.
+
+`zerotouch worker --queue NAME` runs one; the embedded default runs all four in
+one process. Blocking client libraries run as sync activities on a thread pool
+sized to the worker's activity slots, so they never stall the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.kubernetes import KubernetesActivities
+from activities.notify import NotifyActivities
+from activities.policy import PolicyActivities
+from activities.postgres import PostgresActivities
+from activities.prometheus import PrometheusActivities
+from workers.clients import kubernetes_api_client, postgres_dsn_for
+from workflows.incident import IncidentWorkflow
+from zerotouch.names import ALL_QUEUES, DATA_QUEUE, KUBERNETES_QUEUE, OBSERVE_QUEUE, WORKFLOWS_QUEUE, queue_for
+from zerotouch.settings import WorkerSettings
+
+WORKFLOWS: list[type] = [IncidentWorkflow]
+
+
+def _methods(instance: object) -> list[Callable[..., Any]]:
+    """The @activity.defn methods of an activities object."""
+    found = []
+    for name in dir(type(instance)):
+        attribute = getattr(type(instance), name)
+        if callable(attribute) and hasattr(attribute, "__temporal_activity_definition"):
+            found.append(getattr(instance, name))
+    return found
+
+
+def activities_for(queue: str, settings: WorkerSettings, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
+    if queue == KUBERNETES_QUEUE:
+        return _methods(KubernetesActivities(api_client=kubernetes_api_client(settings)))
+    if queue == DATA_QUEUE:
+        return _methods(PostgresActivities(dsn_for=postgres_dsn_for))
+    if queue == OBSERVE_QUEUE:
+        return [
+            *_methods(PrometheusActivities(url=settings.prometheus_url)),
+            *_methods(NotifyActivities(http=http)),
+            *_methods(PolicyActivities(default_path=settings.policy_path)),
+        ]
+    return []
+
+
+def build_workers(
+    client: Client,
+    queues: Sequence[str],
+    settings: WorkerSettings,
+    *,
+    http: httpx.AsyncClient,
+    executor: ThreadPoolExecutor,
+    cluster: str = "",
+) -> list[Worker]:
+    """Workers for the given queues of one cluster scope (see `zerotouch.names.queue_for`)."""
+    unknown = [q for q in queues if q not in ALL_QUEUES]
+    if unknown:
+        raise ValueError(f"unknown task queue(s) {unknown}; choose from {list(ALL_QUEUES)}")
+    workers = []
+    for queue in queues:
+        kwargs: dict[str, Any] = {}
+        if queue == WORKFLOWS_QUEUE:
+            kwargs["workflows"] = WORKFLOWS
+        else:
+            kwargs["activities"] = activities_for(queue, settings, http)
+            kwargs["activity_executor"] = executor
+            kwargs["max_concurrent_activities"] = settings.max_concurrent_activities
+        workers.append(Worker(client, task_queue=queue_for(queue, cluster), **kwargs))
+    return workers
+
+
+async def run_workers(
+    client: Client, queues: Sequence[str], settings: WorkerSettings, stop: asyncio.Event, cluster: str = ""
+) -> None:
+    """Run workers until ``stop`` is set, then shut them down gracefully."""
+    with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            workers = build_workers(client, queues, settings, http=http, executor=executor, cluster=cluster)
+            tasks = [asyncio.create_task(worker.run()) for worker in workers]
+            try:
+                await stop.wait()
+            finally:
+                await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
+                await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,118 @@
+"""The `zerotouch` command line: argument parsing only; the work lives in `starters/`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from zerotouch.models import INCIDENT_STATES
+from zerotouch.names import ALL_QUEUES
+
+
+def _label(text: str) -> tuple[str, str]:
+    name, separator, value = text.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _connection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--address", help="Temporal frontend (default $TEMPORAL_ADDRESS or the running `up`)")
+    parser.add_argument("--namespace", help="Temporal namespace (default $TEMPORAL_NAMESPACE or default)")
+    parser.add_argument("--state-dir", help="state directory of `zerotouch up` (default .zerotouch)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zerotouch", description="Operations without a human on call.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="run everything on this machine (Temporal dev server, workers, relay)")
+    up.add_argument("--sandbox", action="store_true", help="also run a sandbox Kubernetes cluster to practise on")
+    up.add_argument("--state-dir", help="where Temporal's SQLite file and the relay token live (.zerotouch)")
+    up.add_argument("--policy", help="policy file (default $ZEROTOUCH_POLICY or deploy/policy/zerotouch.yaml)")
+    up.add_argument("--temporal-port", type=int, default=7233)
+    up.add_argument("--ui-port", type=int, default=8233)
+    up.add_argument("--relay-port", type=int, default=9095)
+    up.add_argument("--sandbox-port", type=int, default=6443)
+
+    worker = commands.add_parser("worker", help="run the workers of one or more task queues")
+    worker.add_argument("--queue", action="append", choices=ALL_QUEUES, help="repeatable; default: all")
+    worker.add_argument("--cluster", default="", help="cluster scope (task queue suffix)")
+    worker.add_argument("--kubernetes-url", help="API server without auth (a sandbox); default: kubeconfig")
+    worker.add_argument("--policy", help="policy file")
+    _connection(worker)
+
+    relay = commands.add_parser("relay", help="serve the Alertmanager webhook relay")
+    relay.add_argument("--host", default="127.0.0.1")
+    relay.add_argument("--port", type=int, default=9095)
+    relay.add_argument("--token-file", help="bearer token file (else $ZEROTOUCH_RELAY_TOKEN)")
+    relay.add_argument("--tls-cert", help="serve HTTPS with this certificate")
+    relay.add_argument("--tls-key", help="and this key")
+    relay.add_argument("--policy", help="policy file (for group_by)")
+    _connection(relay)
+
+    fire = commands.add_parser("fire", help="send an alert to the relay as Alertmanager would")
+    fire.add_argument("alertname")
+    fire.add_argument("--label", action="append", type=_label, default=[], metavar="NAME=VALUE")
+    fire.add_argument("--annotation", action="append", type=_label, default=[], metavar="NAME=VALUE")
+    fire.add_argument("--resolved", action="store_true", help="send it as resolved")
+    fire.add_argument("--relay", help="relay URL (default: the running `zerotouch up`)")
+    fire.add_argument("--token-file", help="relay token file (default: the state dir's)")
+    fire.add_argument("--state-dir")
+
+    incidents = commands.add_parser("incidents", help="list incidents")
+    incidents.add_argument("--state", choices=INCIDENT_STATES)
+    incidents.add_argument("--json", action="store_true")
+    _connection(incidents)
+
+    show = commands.add_parser("show", help="show one incident: state, timeline, pending approval")
+    show.add_argument("incident_id")
+    show.add_argument("--json", action="store_true")
+    _connection(show)
+
+    for name, help_text in (("approve", "approve the pending request"),
+                            ("take-over", "take the incident over; automation stops"),
+                            ("retry", "ask for one more automated attempt (another approver approves)")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("incident_id")
+        command.add_argument("--by", required=True, help="your name, as listed in the policy's approvers")
+        command.add_argument("--note", default="")
+        _connection(command)
+    abort = commands.add_parser("abort", help="abort the incident; automation stops for good")
+    abort.add_argument("incident_id")
+    abort.add_argument("--by", required=True)
+    abort.add_argument("--reason", required=True)
+    _connection(abort)
+
+    policy = commands.add_parser("policy", help="check a policy file or print its JSON schema")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    check = policy_commands.add_parser("check", help="validate a policy file")
+    check.add_argument("file")
+    policy_commands.add_parser("schema", help="print the policy's JSON schema")
+
+    sandbox = commands.add_parser("sandbox", help="the sandbox cluster: serve it, break it")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
+    inject = sandbox_commands.add_parser("inject", help="inject a fault into a deployment")
+    inject.add_argument("kind", help="crashloop, oom, bad-deploy, overload, unfixable, disk-pressure, clear")
+    inject.add_argument("target", help="NAMESPACE/DEPLOYMENT")
+    inject.add_argument("--url", help="sandbox URL (default: the running `zerotouch up --sandbox`)")
+    inject.add_argument("--state-dir")
+    actions = sandbox_commands.add_parser("actions", help="list the mutating requests the sandbox received")
+    actions.add_argument("--url")
+    actions.add_argument("--state-dir")
+    serve = sandbox_commands.add_parser("serve", help="run a sandbox cluster in the foreground")
+    serve.add_argument("--port", type=int, default=6443)
+    serve.add_argument("--state-file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from starters.commands import dispatch
+
+    return dispatch(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

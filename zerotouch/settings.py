@@ -1,0 +1,31 @@
+"""Process settings from flags and environment, with defaults for the embedded setup."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from zerotouch.temporal import DEFAULT_ADDRESS, DEFAULT_NAMESPACE
+
+_REPO_POLICY = Path(__file__).resolve().parent.parent / "deploy" / "policy" / "zerotouch.yaml"
+
+
+def default_policy_path() -> str:
+    """$ZEROTOUCH_POLICY, else the policy shipped in deploy/policy/."""
+    return os.environ.get("ZEROTOUCH_POLICY") or str(_REPO_POLICY)
+
+
+class WorkerSettings(BaseModel):
+    """What a worker process needs to build its clients."""
+
+    temporal_address: str = Field(default_factory=lambda: os.environ.get("TEMPORAL_ADDRESS", DEFAULT_ADDRESS))
+    temporal_namespace: str = Field(default_factory=lambda: os.environ.get("TEMPORAL_NAMESPACE", DEFAULT_NAMESPACE))
+    policy_path: str = Field(default_factory=default_policy_path)
+    kubernetes_url: str | None = Field(
+        default=None, description="talk to this API server without auth (the sandbox); default: kubeconfig"
+    )
+    kubeconfig_context: str | None = None
+    prometheus_url: str | None = Field(default_factory=lambda: os.environ.get("PROMETHEUS_URL") or None)
+    max_concurrent_activities: int = Field(default=32, ge=1, le=1000)
