@@ -7,13 +7,14 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from temporalio.client import Client
 
 from starters import steer
 from starters.statedir import StateDir
+from workers.clients import KubernetesUnconfigured
 from zerotouch.policy import PolicyError, load_policy, policy_schema
 from zerotouch.temporal import connect
 
@@ -50,7 +51,7 @@ async def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _human(action: Callable[..., Awaitable[Any]], *extra: str) -> Callable[[argparse.Namespace], Awaitable[int]]:
+def _human(action: Callable[..., Coroutine[Any, Any, Any]], *extra: str) -> Callable[[argparse.Namespace], Coroutine[Any, Any, int]]:
     async def run(args: argparse.Namespace) -> int:
         decision = await action(await _client(args), args.incident_id, args.by, *(getattr(args, e) for e in extra))
         print(f"{decision.incident_id}: {decision.message} (state {decision.state})")
@@ -153,7 +154,7 @@ def _policy(args: argparse.Namespace) -> int:
     return 0
 
 
-_ASYNC: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+_ASYNC: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "incidents": _incidents,
     "show": _show,
     "approve": _human(steer.approve, "note"),
@@ -172,7 +173,7 @@ def dispatch(args: argparse.Namespace) -> int:
         if args.command in _SYNC:
             return _SYNC[args.command](args)
         return asyncio.run(_ASYNC[args.command](args))
-    except (PolicyError, steer.SteerError, UsageError, ValueError) as error:
+    except (PolicyError, steer.SteerError, UsageError, ValueError, KubernetesUnconfigured) as error:
         print(f"zerotouch {args.command}: {error}", file=sys.stderr)
         return 2 if isinstance(error, UsageError | PolicyError) else 1
     except KeyboardInterrupt:

@@ -41,7 +41,7 @@ def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbo
         "zerotouch is up",
         f"  Temporal        {server.address} (SQLite with WAL: {state.temporal_db})",
         f"  Web UI          {server.ui_url}",
-        f"  relay           {relay_url}/alertmanager   (docs {relay_url}/docs, metrics-free healthz {relay_url}/healthz)",
+        f"  relay           {relay_url}/alertmanager   (API docs {relay_url}/docs)",
         f"  relay token     {token}   (also in {state.token_file})",
         f"  workers         {', '.join(ALL_QUEUES)}",
         f"  policy          {options.policy_path or default_policy_path()}",

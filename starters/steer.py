@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from zerotouch.models import (
@@ -33,7 +33,6 @@ from zerotouch.names import (
     UPDATE_REQUEST_RETRY,
     UPDATE_TAKE_OVER,
 )
-
 
 
 class SteerError(Exception):
@@ -92,8 +91,17 @@ async def _update(client: Client, incident_id: str, name: str, argument: BaseMod
         raise SteerError(getattr(cause, "message", None) or str(cause)) from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            raise SteerError(f"no open incident {incident_id!r}; list them with `zerotouch incidents`") from None
+            raise SteerError(await _why_not_found(handle)) from None
         raise
+
+
+async def _why_not_found(handle: WorkflowHandle[Any, Any]) -> str:
+    try:
+        description = await handle.describe()
+    except RPCError:
+        return f"no incident {handle.id!r}; list them with `zerotouch incidents`"
+    state = description.typed_search_attributes.get(SA_INCIDENT_STATE) or "closed"
+    return f"incident {handle.id!r} is over ({state}); nothing can change it now"
 
 
 async def approve(client: Client, incident_id: str, by: str, note: str = "") -> HumanDecision:

@@ -20,8 +20,18 @@ def kubernetes_api_client(settings: WorkerSettings) -> k8s.ApiClient:
     try:
         k8s_config.load_incluster_config(client_configuration=configuration)
     except k8s_config.ConfigException:
-        k8s_config.load_kube_config(context=settings.kubeconfig_context, client_configuration=configuration)
+        try:
+            k8s_config.load_kube_config(context=settings.kubeconfig_context, client_configuration=configuration)
+        except (k8s_config.ConfigException, OSError) as error:
+            raise KubernetesUnconfigured(
+                f"no Kubernetes credentials ({error}); run in a cluster, set KUBECONFIG, "
+                "or use `zerotouch up --sandbox`"
+            ) from None
     return k8s.ApiClient(configuration)
+
+
+class KubernetesUnconfigured(RuntimeError):
+    """Neither in-cluster credentials nor a kubeconfig: the Kubernetes worker cannot start."""
 
 
 def postgres_dsn_for(reference: str) -> str:

@@ -13,14 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from temporalio.client import Client
-from temporalio.worker import Worker
-
 from activities.kubernetes import KubernetesActivities
 from activities.notify import NotifyActivities
 from activities.policy import PolicyActivities
 from activities.postgres import PostgresActivities
 from activities.prometheus import PrometheusActivities
+from temporalio.client import Client
+from temporalio.worker import Worker
+
 from workers.clients import kubernetes_api_client, postgres_dsn_for
 from workflows.incident import IncidentWorkflow
 from zerotouch.names import ALL_QUEUES, DATA_QUEUE, KUBERNETES_QUEUE, OBSERVE_QUEUE, WORKFLOWS_QUEUE, queue_for

@@ -8,6 +8,7 @@ every step lands in the timeline, which is the incident's audit trail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -34,8 +35,10 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_REQUEST_RETRY,
         UPDATE_TAKE_OVER,
     )
+    from zerotouch.durations import format_duration
     from zerotouch.policy import Policy
     from zerotouch.triage import triage
+
 
 from workflows import incident_calls as calls
 from workflows.incident_ladder import EscalationLadder
@@ -131,7 +134,7 @@ class IncidentWorkflow:
             await workflow.wait_condition(
                 lambda: book.refired or book.aborted_by is not None, timeout=policy.resolution_cooldown
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             book.note("resolution", f"closed after a quiet cooldown of {policy.resolution_cooldown}")
             return True
         if book.aborted_by is not None:
@@ -171,13 +174,12 @@ class IncidentWorkflow:
 
     async def _cool_down(self, period: timedelta) -> None:
         book = self._book
-        book.note("action", f"retrying after a cooldown of {period}")
-        try:
+        book.note("action", f"retrying after a cooldown of {format_duration(period)}")
+        book.set_state("remediating")
+        with contextlib.suppress(asyncio.TimeoutError):
             await workflow.wait_condition(
                 lambda: book.aborted_by is not None or book.owner is not None, timeout=period
             )
-        except asyncio.TimeoutError:
-            pass
 
     def _triage_summary(self) -> str:
         result = self._book.triage
@@ -268,7 +270,8 @@ class IncidentWorkflow:
         book = self._book
         runbook = book.triage.runbook if book.triage else None
         assert runbook is not None
-        book.request_approval(f"one more attempt of runbook {runbook.name}", request.note or "retry requested", request.by)
+        reason = request.note or "retry requested"
+        book.request_approval(f"one more attempt of runbook {runbook.name}", reason, request.by)
         book.set_state("escalated")
         return self._decision(f"retry requested by {request.by}; another approver must approve")
 

@@ -9,14 +9,17 @@ it waits: the timers live in Temporal, not in a process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from zerotouch.durations import format_duration
     from zerotouch.models import Notification
     from zerotouch.policy import Policy, Rung
+
 
 from workflows.incident_calls import send_notification
 from workflows.incident_state import IncidentBook
@@ -52,7 +55,7 @@ class EscalationLadder:
         for rung in self._rungs("unresolved"):
             if not await self._wait_until(self._book.detected_at, rung.after):
                 return
-            await self._notify(rung, f"unresolved after {rung.after}")
+            await self._notify(rung, f"unresolved after {format_duration(rung.after)}")
 
     async def _failed_rungs(self) -> None:
         rungs = self._rungs("failed")
@@ -72,10 +75,8 @@ class EscalationLadder:
         """Sleep until ``start + after`` unless the incident settles first; True if still open."""
         remaining = (start or workflow.now()) + after - workflow.now()
         if remaining > timedelta(0):
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await workflow.wait_condition(self._settled, timeout=remaining)
-            except asyncio.TimeoutError:
-                pass
         return not self._settled()
 
     async def _notify(self, rung: Rung, why: str) -> None:
@@ -97,6 +98,6 @@ class EscalationLadder:
             )
             try:
                 result = await send_notification(notification, self._cluster)
-                book.note("escalation", f"notified {channel_name}: {result.detail or why}")
+                book.note("escalation", f"notified {channel_name}: {why} ({result.detail})")
             except ActivityError as error:
                 book.note("escalation", f"could not notify {channel_name}: {error.cause or error}")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
-from datetime import timedelta
+from datetime import datetime, timedelta
+from collections.abc import Coroutine
 from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from zerotouch.models import ActionRecord, ActionRequest, PromQLCheck, RolloutCheck
+    from zerotouch.models import ActionRecord, ActionRequest, PromQLCheck, PromQLResult, RolloutCheck, RolloutStatus
     from zerotouch.policy import Policy, Runbook, Step
     from zerotouch.triage import Triage, approval_reason, bounds_of, is_forbidden, render_promql
 
@@ -37,6 +39,7 @@ class Remediation:
         self._policy = policy
         self.last_failure = ""
         self._step_index = 0
+        self._last_action_at: datetime | None = None
 
     @property
     def _triage(self) -> Triage:
@@ -55,7 +58,25 @@ class Remediation:
         return self._runbook.steps[self._next_step_index()]
 
     def retry_cooldown(self) -> timedelta:
-        return self._runbook.retry_cooldown
+        return max(self._runbook.retry_cooldown, self._policy.guardrails.target_cooldown)
+
+    async def _respect_target_cooldown(self) -> bool:
+        """Never act on the same target twice inside the policy's target cooldown (5 min by default).
+
+        Returns False when a human stepped in while waiting.
+        """
+        book = self._book
+        if self._last_action_at is None:
+            return True
+        ready_at = self._last_action_at + self._policy.guardrails.target_cooldown
+        if ready_at <= workflow.now():
+            return True
+        book.note("action", f"target cooldown: next action on {self._triage.target} not before {ready_at:%H:%M:%S}")
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: book.aborted_by is not None or book.owner is not None, timeout=ready_at - workflow.now()
+            )
+        return book.aborted_by is None and book.owner is None
 
     def blocker(self) -> str | None:
         """Why automation must not even try, or None."""
@@ -82,7 +103,10 @@ class Remediation:
             book.note("action", f"observe mode: would run {step.action} on {triage.target}; executed nothing")
             self.last_failure = "observe mode: the planned action was recorded, not executed"
             return Outcome.NOT_ACTIONABLE
+        if not await self._respect_target_cooldown():
+            return Outcome.STOPPED
         self._step_index = self._next_step_index()
+        self._last_action_at = workflow.now()
         book.attempts += 1
         request = self._request(step)
         book.set_state("remediating")
@@ -91,9 +115,9 @@ class Remediation:
             result = await calls.apply_action(request, self._cluster)
         except ActivityError as error:
             return self._action_failed(request, error)
-        outcome = "already applied" if result.already_applied else "applied"
-        self._record(request, outcome, result.detail)
-        book.note("action", f"{step.action} {outcome}: {result.detail}")
+        applied = "already applied" if result.already_applied else "applied"
+        self._record(request, applied, result.detail)
+        book.note("action", f"{step.action} {applied}: {result.detail}")
         book.set_state("verifying")
         verified, detail = await self._verify(request)
         book.note("verification", ("verified: " if verified else "not verified: ") + detail)
@@ -164,7 +188,7 @@ class Remediation:
     async def _verify(self, request: ActionRequest) -> tuple[bool, str]:
         verify, triage = self._runbook.verify, self._triage
         hold, timeout = verify.hold_for.total_seconds(), verify.timeout.total_seconds()
-        checks = []
+        checks: list[Coroutine[Any, Any, RolloutStatus | PromQLResult]] = []
         if verify.rollout and request.action in _DEPLOYMENT_ACTIONS and triage.deployment:
             rollout = RolloutCheck(
                 namespace=request.namespace,
@@ -184,13 +208,13 @@ class Remediation:
             results = await asyncio.gather(*checks)
         except ActivityError as error:
             return False, f"verification could not run: {error.cause or error}"
-        healthy = all(getattr(r, "healthy", getattr(r, "holds", False)) for r in results)
+        healthy = all(r.healthy if isinstance(r, RolloutStatus) else r.holds for r in results)
         return healthy, "; ".join(r.detail for r in results if r.detail) or ("healthy" if healthy else "unhealthy")
 
     async def _verify_by_alert(self, timeout: timedelta) -> tuple[bool, str]:
         book = self._book
         try:
             await workflow.wait_condition(lambda: not book.is_firing, timeout=timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False, f"the alert still fires after {timeout}"
         return True, "the alert resolved at the source"

@@ -134,11 +134,14 @@ class SeverityRule(_Model):
     severity: Severity
 
 
+_DEFAULT_SEVERITY_MAP: dict[str, Severity] = {
+    "page": "P0", "critical": "P1", "high": "P2", "warning": "P3", "info": "P4",
+}
+
+
 class SeverityPolicy(_Model):
     label: str = "severity"
-    map: dict[str, Severity] = Field(
-        default_factory=lambda: {"page": "P0", "critical": "P1", "high": "P2", "warning": "P3", "info": "P4"}
-    )
+    map: dict[str, Severity] = Field(default_factory=lambda: dict(_DEFAULT_SEVERITY_MAP))
     default: Severity = "P3"
     rules: list[SeverityRule] = Field(default_factory=list, description="first match wins, before the label")
 

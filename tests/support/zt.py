@@ -30,7 +30,7 @@ async def running_workers(
     settings = WorkerSettings(kubernetes_url=kubernetes_url, prometheus_url=prometheus_url)
     if policy_path:
         settings.policy_path = policy_path
-    with ThreadPoolExecutor(max_workers=16) as executor:
+    with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
         async with httpx.AsyncClient(timeout=10.0) as http, contextlib.AsyncExitStack() as stack:
             for worker in build_workers(client, ALL_QUEUES, settings, http=http, executor=executor, cluster=cluster):
                 await stack.enter_async_context(worker)
@@ -74,3 +74,21 @@ async def wait_for(
             return status
         await asyncio.sleep(0.1)
     raise AssertionError(f"condition not met in {timeout}s; last status: {status and status.model_dump_json(indent=1)}")
+
+
+HISTORIES = __import__("pathlib").Path(__file__).resolve().parent.parent / "workflows" / "histories"
+
+
+async def replay_and_record(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """Replay the finished history against today's code; with ZEROTOUCH_RECORD_HISTORIES=1 keep it as golden."""
+    import os
+
+    from temporalio.worker import Replayer
+
+    from zerotouch.temporal import data_converter
+
+    history = await handle.fetch_history()
+    await Replayer(workflows=[IncidentWorkflow], data_converter=data_converter()).replay_workflow(history)
+    if os.environ.get("ZEROTOUCH_RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(parents=True, exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text(history.to_json())

@@ -10,8 +10,10 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from starters import steer
+from starters.steer import SteerError
 from tests.support.receiver import Receiver
-from tests.support.zt import alert, open_incident, running_workers, wait_for
+from tests.support.zt import alert, open_incident, replay_and_record, running_workers, wait_for
 from tests.workflows.policies import make_policy
 from workflows.incident import IncidentWorkflow
 from zerotouch.models import AbortInput, ApproveInput, RetryRequestInput, TakeOverInput
@@ -53,6 +55,7 @@ async def test_crashloop_is_restarted_once_verified_and_resolved(
         )
         status = await wait_for(handle, lambda s: s.state == "resolved")
         final = await handle.result()  # skips the 10 minute resolution cooldown
+    await replay_and_record(handle, "crashloop-resolved")
     assert final.state == "resolved" and final.runbook == "restart-crashlooping"
     assert len(sandbox.actions(namespace="shop", name="web", kind="restart")) == 1
     assert sandbox.is_healthy("shop", "web")
@@ -72,9 +75,9 @@ async def test_unfixable_escalates_and_freezes_after_two_attempts(
             alert("KubePodCrashLooping", severity="critical", namespace="shop", deployment="web"),
             make_policy(receiver.url),
         )
-        # The retry cooldown (1m) passes by time skipping while we sleep on the test server.
-        await wait_for(handle, lambda s: s.attempts >= 1 and s.state not in ("remediating", "verifying"))
-        await time_env.sleep(timedelta(minutes=2))
+        # The cooldown (the 5 minute target cooldown) passes by time skipping on the test server.
+        await wait_for(handle, lambda s: "retrying after a cooldown" in s.timeline[-1].message)
+        await time_env.sleep(timedelta(minutes=6))
         status = await wait_for(handle, lambda s: s.state == "escalated")
         assert status.frozen and status.attempts == 2
         assert status.pending_approval is not None
@@ -87,12 +90,13 @@ async def test_unfixable_escalates_and_freezes_after_two_attempts(
         assert chat and "automation gave up" in chat[0]["text"]
         await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="test over"))
         assert (await handle.result()).state == "aborted"
+    await replay_and_record(handle, "unfixable-escalated-frozen")
 
 
 async def test_no_runbook_climbs_the_escalation_ladder_in_skipped_time(
-    time_env: WorkflowEnvironment, receiver: Receiver, cluster: str
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, receiver: Receiver, cluster: str
 ) -> None:
-    async with running_workers(time_env.client, cluster, kubernetes_url=None):
+    async with running_workers(time_env.client, cluster, kubernetes_url=sandbox.url):
         handle = await open_incident(
             time_env.client, cluster, alert("SomethingOdd", severity="critical", namespace="shop"),
             make_policy(receiver.url),
@@ -111,6 +115,7 @@ async def test_no_runbook_climbs_the_escalation_ladder_in_skipped_time(
                                                                      namespace="shop"))
         final = await handle.result()
     assert final.state == "resolved" and final.owner == "carol"
+    await replay_and_record(handle, "no-runbook-ladder-take-over")
 
 
 async def test_approval_rules_unlisted_self_and_valid(
@@ -132,15 +137,16 @@ async def test_approval_rules_unlisted_self_and_valid(
         assert "approved by bob" in decision.message
         await wait_for(handle, lambda s: s.state == "resolved")
         final = await handle.result()
+    await replay_and_record(handle, "approve-all-approved")
     assert len(sandbox.actions(namespace="shop", name="web", kind="restart")) == 1
     assert any(e.actor == "bob" and e.kind == "approval" for e in final.timeline)
 
 
 async def test_retry_request_needs_a_second_approver(
-    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, receiver: Receiver, cluster: str
 ) -> None:
     sandbox.inject("unfixable", namespace="shop", deployment="web")
-    policy = make_policy(runbooks=[{
+    policy = make_policy(receiver.url, runbooks=[{
         "name": "restart-once",
         "match": {"alertname": "KubePodCrashLooping"},
         "steps": [{"action": "restart_deployment"}],
@@ -161,12 +167,14 @@ async def test_retry_request_needs_a_second_approver(
         sandbox.clear(namespace="shop", deployment="web")
         sandbox.inject("crashloop", namespace="shop", deployment="web")
         await handle.execute_update(IncidentWorkflow.approve, ApproveInput(by="carol"))
+        await wait_for(handle, lambda s: "target cooldown" in s.timeline[-1].message)
+        await time_env.sleep(timedelta(minutes=6))
         await wait_for(handle, lambda s: s.state == "resolved")
         await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="done"))
-        with pytest.raises(WorkflowUpdateFailedError) as after_abort:
-            await handle.execute_update(IncidentWorkflow.approve, ApproveInput(by="carol"))
-        assert "aborted" in str(after_abort.value.cause)
         final = await handle.result()
+        with pytest.raises(SteerError, match=r"is over \(aborted\)"):
+            await steer.approve(time_env.client, handle.id, "carol")
+    await replay_and_record(handle, "retry-four-eyes")
     assert final.attempts == 2
     assert len(sandbox.actions(namespace="shop", name="web", kind="restart")) == 2
 
@@ -182,6 +190,7 @@ async def test_abort_before_action_acts_never(
         await wait_for(handle, lambda s: s.state == "awaiting_approval")
         await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="false positive"))
         final = await handle.result()
+    await replay_and_record(handle, "aborted-before-action")
     assert final.state == "aborted" and not sandbox.actions(namespace="shop", name="web")
 
 
@@ -200,8 +209,12 @@ async def test_refire_within_cooldown_joins_the_same_incident(
             await handle.signal(IncidentWorkflow.alert_fired, fired)
         again = await open_incident(time_env.client, cluster, fired, incident_id=handle.id)
         assert again.result_run_id == handle.result_run_id, "signal-with-start joined the open incident"
+        status = await wait_for(handle, lambda s: "target cooldown" in s.timeline[-1].message)
+        assert status.attempts == 1, "no second action inside the 5 minute target cooldown"
+        await time_env.sleep(timedelta(minutes=6))
         await wait_for(handle, lambda s: s.attempts == 2 and s.state == "resolved")
         final = await handle.result()
+    await replay_and_record(handle, "refire-joins")
     assert final.alerts_received == 6
     assert sum("(flap)" in e.message for e in final.timeline) == 1
     assert len(sandbox.actions(namespace="shop", name="web", kind="restart")) == 2

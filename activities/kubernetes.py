@@ -1,0 +1,208 @@
+"""Kubernetes activities: bounded, idempotent deployment remediations and rollout checks.
+
+Every write reads first, skips if the request's idempotency key is already stored
+on the object, and patches with the read resourceVersion, so a retried activity
+(say after a worker crash between the API call and completion) never acts twice
+and a concurrent change yields a 409 that the next attempt re-reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client import ApiClient, AppsV1Api, BatchV1Api, CoreV1Api
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from urllib3.exceptions import HTTPError
+
+from activities.kubernetes_actions import (
+    Obj,
+    Plan,
+    api_error,
+    fail,
+    job_manifest,
+    memory_plan,
+    restart_plan,
+    rollback_plan,
+    scale_plan,
+    selector_string,
+    stored_keys,
+    validated_target,
+)
+from activities.kubernetes_rollout import hold_healthy, rollout_status
+from zerotouch.k8s_names import InvalidName, require_namespace, require_object_name
+from zerotouch.models import ActionRequest, ActionResult, RolloutCheck, RolloutStatus
+
+# A conflict usually means the controller just wrote status; re-reading at once is cheap.
+CONFLICT_ATTEMPTS = 3
+TRANSIENT_TYPES = ("Conflict", "TooManyRequests", "ApiUnavailable")
+
+
+class KubernetesActivities:
+    """Deployment remediations and rollout checks through the official client (sync: run on a thread pool)."""
+
+    def __init__(self, *, api_client: ApiClient, request_timeout: tuple[float, float] = (5.0, 30.0)) -> None:
+        self._apps = AppsV1Api(api_client)
+        self._core = CoreV1Api(api_client)
+        self._batch = BatchV1Api(api_client)
+        self._timeout = request_timeout
+
+    def _call(self, method: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Obj:
+        """One API call, answered as plain JSON; API errors mapped to retryable or not."""
+        try:
+            response = method(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
+        except ApiException as error:
+            raise api_error(error, what) from None
+        data = response.data
+        return json.loads(data) if data else {}
+
+    def _read(self, namespace: str, name: str) -> Obj:
+        return self._call(self._apps.read_namespaced_deployment, name, namespace,
+                          what=f"deployment {namespace}/{name}")
+
+    def _apply(self, request: ActionRequest, plan_for: Callable[[Obj], Plan]) -> ActionResult:
+        namespace, name = validated_target(request)
+        what = f"deployment {namespace}/{name}"
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            deploy = self._read(namespace, name)
+            if request.idempotency_key in stored_keys(deploy):
+                return ActionResult(applied=False, already_applied=True,
+                                    detail=f"{what}: {request.action} already applied for this key")
+            plan = plan_for(deploy)
+            try:
+                self._call(self._apps.patch_namespaced_deployment, name, namespace, plan.patch,
+                           what=what, _content_type=plan.content_type)
+            except ApplicationError as error:
+                if error.type == "Conflict" and attempt < CONFLICT_ATTEMPTS:
+                    continue
+                raise
+            activity.logger.info("%s %s: %s", request.action, what, plan.detail)
+            return ActionResult(applied=True, detail=f"{what}: {plan.detail}", before=plan.before, after=plan.after)
+        raise fail(f"{what}: still conflicting after {CONFLICT_ATTEMPTS} attempts", "Conflict", retryable=True)
+
+    # --- actions ---------------------------------------------------------------------
+
+    @activity.defn(name="restart_deployment")
+    def restart_deployment(self, request: ActionRequest) -> ActionResult:
+        """Rolling restart, as `kubectl rollout restart` does it."""
+        now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")  # distinct per restart
+        return self._apply(request, lambda deploy: restart_plan(deploy, request.idempotency_key, now))
+
+    @activity.defn(name="scale_deployment")
+    def scale_deployment(self, request: ActionRequest) -> ActionResult:
+        """Set replicas from `replicas`, `factor` or `delta`, within the request's bounds."""
+        return self._apply(request, lambda deploy: scale_plan(deploy, request))
+
+    @activity.defn(name="raise_memory_limit")
+    def raise_memory_limit(self, request: ActionRequest) -> ActionResult:
+        """Multiply one container's memory limit by `factor`, capped."""
+        return self._apply(request, lambda deploy: memory_plan(deploy, request))
+
+    @activity.defn(name="rollback_deployment")
+    def rollback_deployment(self, request: ActionRequest) -> ActionResult:
+        """Return to the previous revision's pod template, as `kubectl rollout undo` does."""
+
+        def plan_for(deploy: Obj) -> Plan:
+            meta, status = deploy["metadata"], deploy.get("status") or {}
+            if int(status.get("observedGeneration", 0)) < int(meta.get("generation", 1)):
+                # The newest revision may not have its ReplicaSet yet; "previous" would be wrong.
+                raise fail(f"deployment {meta['namespace']}/{meta['name']} is not reconciled yet",
+                           "NotReconciled", retryable=True)
+            replicasets = self._call(
+                self._apps.list_namespaced_replica_set, meta["namespace"],
+                label_selector=selector_string(deploy["spec"].get("selector")),
+                what=f"replicasets of {meta['namespace']}/{meta['name']}",
+            )
+            return rollback_plan(deploy, replicasets.get("items") or [], request.idempotency_key)
+
+        return self._apply(request, plan_for)
+
+    @activity.defn(name="evict_pod")
+    def evict_pod(self, request: ActionRequest) -> ActionResult:
+        """Evict one pod of the deployment through the Eviction API, so disruption budgets hold."""
+        namespace, name = validated_target(request, pod=True)
+        pod_name = str(request.pod)
+        what = f"pod {namespace}/{pod_name}"
+        gone = ActionResult(applied=False, already_applied=True, detail=f"{what} is already gone")
+        try:
+            pod = self._call(self._core.read_namespaced_pod, pod_name, namespace, what=what)
+        except ApplicationError as error:
+            if error.type == "NotFound":
+                return gone
+            raise
+        deploy = self._read(namespace, name)
+        wanted = (deploy["spec"].get("selector") or {}).get("matchLabels") or {}
+        labels = pod["metadata"].get("labels") or {}
+        if not wanted or any(labels.get(k) != v for k, v in wanted.items()):
+            raise fail(f"{what} does not belong to deployment {namespace}/{name}", "InvalidTarget")
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction",
+                    "metadata": {"name": pod_name, "namespace": namespace}}
+        try:
+            self._call(self._core.create_namespaced_pod_eviction, pod_name, namespace, eviction, what=what)
+        except ApplicationError as error:
+            if error.type == "NotFound":
+                return gone
+            if error.type == "TooManyRequests":
+                # A disruption budget refuses for now; it may allow it once replacements are ready.
+                raise fail(f"{what}: eviction would violate a PodDisruptionBudget", "PdbViolation",
+                           retryable=True) from None
+            raise
+        activity.logger.info("evict_pod %s: evicted", what)
+        return ActionResult(applied=True, detail=f"{what} evicted", before={"pod": pod_name})
+
+    @activity.defn(name="run_job")
+    def run_job(self, request: ActionRequest) -> ActionResult:
+        """Create the policy's Job template (args only, no shell); does not wait for it to finish."""
+        namespace, _ = validated_target(request)
+        manifest = job_manifest(request)
+        job = manifest["metadata"]["name"]
+        what = f"job {namespace}/{job}"
+        try:
+            self._call(self._batch.create_namespaced_job, namespace, manifest, what=what)
+        except ApplicationError as error:
+            if error.type == "Conflict":  # AlreadyExists: the name is derived from the key
+                return ActionResult(applied=False, already_applied=True, detail=f"{what} already exists",
+                                    after={"job": job})
+            raise
+        activity.logger.info("run_job %s: created", what)
+        return ActionResult(applied=True, detail=f"{what} created",
+                            after={"job": job, "image": manifest["spec"]["template"]["spec"]["containers"][0]["image"]})
+
+    # --- rollout -----------------------------------------------------------------------
+
+    def _rollout(self, check: RolloutCheck) -> RolloutStatus:
+        try:
+            namespace = require_namespace(check.namespace)
+            name = require_object_name(check.deployment, "deployment")
+        except InvalidName as error:
+            raise fail(str(error), "InvalidTarget") from None
+        deploy = self._read(namespace, name)
+        pods = self._call(self._core.list_namespaced_pod, namespace,
+                          label_selector=selector_string(deploy["spec"].get("selector")),
+                          what=f"pods of {namespace}/{name}")
+        return rollout_status(deploy, pods.get("items") or [])
+
+    @activity.defn(name="get_rollout_status")
+    def get_rollout_status(self, check: RolloutCheck) -> RolloutStatus:
+        """One look at the deployment's rollout, no waiting."""
+        return self._rollout(check)
+
+    @activity.defn(name="wait_for_rollout")
+    def wait_for_rollout(self, check: RolloutCheck) -> RolloutStatus:
+        """Poll (heartbeating) until healthy for hold_for_seconds; healthy=False at the timeout."""
+
+        def probe() -> RolloutStatus:
+            try:
+                return self._rollout(check)
+            except ApplicationError as error:
+                if error.type not in TRANSIENT_TYPES:
+                    raise
+                return RolloutStatus(healthy=False, detail=f"API error, will look again: {error.message}")
+            except (OSError, HTTPError) as error:  # connection trouble: refused, reset, timed out
+                return RolloutStatus(healthy=False, detail=f"API unreachable, will look again: {error}")
+
+        return hold_healthy(check, probe)

@@ -1,0 +1,97 @@
+"""Prometheus activities: does a PromQL expression hold, once or for a while.
+
+An expression "holds" when the instant query returns a non-empty result, the
+same rule Prometheus alerting uses, so a verification reads like an alert rule
+(``rate(http_requests_total{code="500"}[1m]) < 0.1``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from requests import RequestException
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, CancelledError
+from urllib3.util.retry import Retry
+
+from zerotouch.models import PromQLCheck, PromQLResult
+
+SKIPPED = "no Prometheus configured; PromQL check skipped"
+QUERY_TIMEOUT_SECONDS = 10
+_STATUS = re.compile(r"HTTP Status Code (\d+)")
+
+
+class PrometheusActivities:
+    """PromQL checks against one Prometheus (sync: the client is blocking)."""
+
+    def __init__(self, *, url: str | None) -> None:
+        # Few quick retries inside one poll; Temporal and the poll loop handle longer outages.
+        retry = Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504), allowed_methods=None)
+        self._prometheus = (
+            PrometheusConnect(url=url, disable_ssl=True, retry=retry, timeout=QUERY_TIMEOUT_SECONDS) if url else None
+        )
+
+    def _evaluate(self, expression: str) -> PromQLResult:
+        """One instant query; a query Prometheus rejects is non-retryable, anything else propagates."""
+        assert self._prometheus is not None
+        if not expression.strip():
+            raise ApplicationError("empty PromQL expression", type="InvalidQuery", non_retryable=True)
+        try:
+            result = self._prometheus.custom_query(query=expression)
+        except PrometheusApiClientException as error:
+            match = _STATUS.search(str(error))
+            status = int(match.group(1)) if match else 0
+            if status in (400, 422):  # bad syntax or an evaluation error: retrying cannot fix it
+                raise ApplicationError(f"Prometheus rejected {expression!r}: {error}", type="InvalidQuery",
+                                       non_retryable=True) from None
+            raise ApplicationError(f"Prometheus query failed: HTTP {status or '?'}", type="PrometheusUnavailable",
+                                   non_retryable=False) from None
+        samples = len(result) if isinstance(result, list) else 0
+        holds = samples > 0
+        detail = f"{samples} series match" if holds else "no series match"
+        return PromQLResult(holds=holds, samples=samples, detail=detail)
+
+    @activity.defn(name="query_promql")
+    def query_promql(self, check: PromQLCheck) -> PromQLResult:
+        """Evaluate the expression once."""
+        if self._prometheus is None:
+            return PromQLResult(holds=True, detail=SKIPPED)
+        return self._evaluate(check.expression)
+
+    @activity.defn(name="wait_for_promql")
+    def wait_for_promql(self, check: PromQLCheck) -> PromQLResult:
+        """Poll (heartbeating) until the expression holds for hold_for_seconds; holds=False at the timeout."""
+        if self._prometheus is None:
+            return PromQLResult(holds=True, detail=SKIPPED)
+        started = time.monotonic()
+        holding_since: float | None = None
+        while True:
+            try:
+                last = self._evaluate(check.expression)
+            except ApplicationError as error:
+                if error.non_retryable:
+                    raise
+                last = PromQLResult(holds=False, detail=f"{error.message}; will query again")
+            except RequestException as error:  # unreachable or timed out: keep polling until the deadline
+                last = PromQLResult(holds=False, detail=f"Prometheus unreachable ({type(error).__name__}); "
+                                                        "will query again")
+            now = time.monotonic()
+            if not last.holds:
+                holding_since = None
+            elif holding_since is None:
+                holding_since = now
+            held = now - holding_since if holding_since is not None else 0.0
+            activity.heartbeat({"holds": last.holds, "held_seconds": round(held, 1), "detail": last.detail})
+            if holding_since is not None and held >= check.hold_for_seconds:
+                return last.model_copy(update={"detail": f"{last.detail}; held for {held:.1f}s"})
+            if now - started >= check.timeout_seconds:
+                return last.model_copy(update={
+                    "holds": False,
+                    "detail": f"did not hold for {check.hold_for_seconds:g}s within {check.timeout_seconds:g}s: "
+                              f"{last.detail}",
+                })
+            activity.wait_for_cancelled_sync(timeout=check.poll_seconds)
+            if activity.is_cancelled():
+                raise CancelledError("PromQL wait cancelled")

@@ -1,0 +1,227 @@
+"""Real servers for activity tests: sandbox cluster, PostgreSQL, Prometheus, HTTP receivers.
+
+Every fixture stops what it started, by handle or PID, even when the test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kubernetes import client
+from temporalio.testing import ActivityEnvironment
+
+from activities.kubernetes import KubernetesActivities
+from tests.conftest import free_port
+from zerotouch.sandbox import SandboxCluster
+
+TICK = 0.05
+PG_BIN = next((d for d in ("/usr/local/bin", "/usr/lib/postgresql/15/bin") if os.path.exists(f"{d}/initdb")), "")
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+
+
+# --- activity environment ----------------------------------------------------------
+
+
+@dataclass
+class Env:
+    """An ActivityEnvironment that records heartbeats."""
+
+    env: ActivityEnvironment
+    heartbeats: list[Any] = field(default_factory=list)
+
+
+@pytest.fixture
+def activity_env() -> Env:
+    recorded = Env(ActivityEnvironment())
+    recorded.env.on_heartbeat = lambda *details: recorded.heartbeats.append(details)
+    return recorded
+
+
+# --- sandbox cluster -----------------------------------------------------------------
+
+
+@pytest.fixture
+def cluster() -> Iterator[SandboxCluster]:
+    sandbox = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=TICK).start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture
+def kube(cluster: SandboxCluster) -> Iterator[KubernetesActivities]:
+    configuration = client.Configuration()
+    configuration.host = cluster.url
+    api = client.ApiClient(configuration)
+    try:
+        yield KubernetesActivities(api_client=api)
+    finally:
+        api.close()
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+# --- PostgreSQL --------------------------------------------------------------------
+
+
+@dataclass
+class Postgres:
+    port: int
+    admin_dsn: str
+
+    def dsn(self, user: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} user={user} dbname=postgres"
+
+
+def _as_unprivileged() -> list[str]:
+    """PostgreSQL refuses to run as root; drop to `nobody` when the tests run as root (CI)."""
+    return ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+
+
+def _run(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed: {done.stderr.strip() or done.stdout.strip()}")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    if not PG_BIN:
+        pytest.skip("PostgreSQL binaries are not installed")
+    prefix = _as_unprivileged()
+    workdir = Path(tempfile.mkdtemp(prefix="zt-pg-"))
+    if prefix:
+        shutil.chown(workdir, "nobody")
+    data, log = workdir / "data", workdir / "server.log"
+    port = free_port()
+    started = False
+    try:
+        _run([*prefix, f"{PG_BIN}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+              "--no-sync"])
+        options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40"
+        started = True  # from here on, stop it even if start fails half-way
+        _run([*prefix, f"{PG_BIN}/pg_ctl", "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60",
+              "start"])
+        server = Postgres(port=port, admin_dsn=f"host=127.0.0.1 port={port} user=postgres dbname=postgres")
+        yield server
+    finally:
+        if started:
+            subprocess.run([*prefix, f"{PG_BIN}/pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"],
+                           capture_output=True, timeout=60, check=False)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- Prometheus scraping a sandbox -------------------------------------------------
+
+
+@dataclass
+class PrometheusServer:
+    url: str
+    cluster: SandboxCluster
+
+
+@pytest.fixture(scope="module")
+def prometheus() -> Iterator[PrometheusServer]:
+    if not os.path.exists(PROMETHEUS):
+        pytest.skip("prometheus is not installed")
+    sandbox = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=TICK).start()
+    workdir = Path(tempfile.mkdtemp(prefix="zt-prom-"))
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        config = workdir / "prometheus.yml"
+        config.write_text(json.dumps({  # JSON is YAML; no extra dependency for the config
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [{"job_name": "sandbox",
+                                "static_configs": [{"targets": [f"127.0.0.1:{sandbox.port}"]}]}],
+        }))
+        port = free_port()
+        with open(workdir / "prometheus.log", "wb") as log:
+            process = subprocess.Popen(
+                [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"prometheus did not start: {(workdir / 'prometheus.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield PrometheusServer(url=url, cluster=sandbox)
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        sandbox.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- HTTP receiver -----------------------------------------------------------------
+
+
+@dataclass
+class Receiver:
+    url: str
+    received: list[tuple[str, Any]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answered in order; then 202
+
+
+class _Handler(BaseHTTPRequestHandler):
+    receiver: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.receiver.received.append((self.path, json.loads(body or b"null")))
+        status = self.receiver.statuses.pop(0) if self.receiver.statuses else 202
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"status": "ok"}' if status < 400 else b'{"error": "nope"}')
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    recorder = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}")
+    server.RequestHandlerClass = type("Handler", (_Handler,), {"receiver": recorder})
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield recorder
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
