@@ -34,6 +34,11 @@ NON_RETRYABLE = [
     "Forbidden",
     "InvalidPolicy",
     "NotificationRejected",
+    "InvalidParams",
+    "Invalid",
+    "InvalidQuery",
+    "MissingSecret",
+    "UnknownChannel",
 ]
 
 ACTION_RETRY = RetryPolicy(
