@@ -1,0 +1,134 @@
+"""The README's main job, as a user runs it: `zerotouch up --sandbox`, break something, fire, watch, stop, restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+
+def zerotouch(*args: str, state_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "zerotouch.cli", *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "ZEROTOUCH_STATE_DIR": str(state_dir)},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"zerotouch {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+class Up:
+    def __init__(self, state_dir: Path, ports: dict[str, int]) -> None:
+        self.state_dir = state_dir
+        self.log = (state_dir.parent / "up.log").open("ab")
+        command = [sys.executable, "-m", "zerotouch.cli", "up", "--sandbox", "--state-dir", str(state_dir)]
+        for name, port in ports.items():
+            command += [f"--{name}-port", str(port)]
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + 90
+        while not (state_dir / "endpoints.json").exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"`zerotouch up` did not come up; see {self.log.name}")
+            time.sleep(0.3)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        return self.process.returncode
+
+
+@pytest.fixture
+def ports() -> dict[str, int]:
+    return {"temporal": free_port(), "ui": free_port(), "relay": free_port(), "sandbox": free_port()}
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "state"
+
+
+def incidents(state_dir: Path, *extra: str) -> list[dict[str, object]]:
+    return list(json.loads(zerotouch("incidents", "--json", *extra, state_dir=state_dir).stdout))
+
+
+def wait_for_incident(state_dir: Path, predicate: object, timeout: float = 60.0) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    rows: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        rows = incidents(state_dir)
+        for row in rows:
+            if predicate(row):  # type: ignore[operator]
+                return row
+        time.sleep(0.5)
+    raise AssertionError(f"no matching incident in {timeout}s: {rows}")
+
+
+def test_up_sandbox_crashloop_is_restarted_once_and_state_survives_a_restart(
+    state_dir: Path, ports: dict[str, int]
+) -> None:
+    up = Up(state_dir, ports)
+    try:
+        endpoints = json.loads((state_dir / "endpoints.json").read_text())
+        assert endpoints["sandbox"] == f"http://127.0.0.1:{ports['sandbox']}"
+        assert (state_dir / "relay-token").stat().st_mode & 0o777 == 0o600
+        zerotouch("sandbox", "inject", "crashloop", "shop/web", state_dir=state_dir)
+        zerotouch("fire", "KubePodCrashLooping", "--label", "namespace=shop", "--label", "deployment=web",
+                  "--label", "severity=critical", state_dir=state_dir)
+        row = wait_for_incident(state_dir, lambda r: r["state"] == "resolved")
+        shown = json.loads(zerotouch("show", str(row["incident_id"]), "--json", state_dir=state_dir).stdout)
+        assert [e["kind"] for e in shown["timeline"]][:2] == ["detected", "triage"]
+        actions = json.loads(zerotouch("sandbox", "actions", state_dir=state_dir).stdout)
+        restarts = [a for a in actions if a["kind"] == "restart" and a["name"] == "web"]
+        assert len(restarts) == 1
+        # Something no runbook covers stays open (escalated) across a restart of `up`.
+        zerotouch("fire", "MysteryAlert", "--label", "namespace=shop", "--label", "deployment=checkout",
+                  state_dir=state_dir)
+        escalated = wait_for_incident(state_dir, lambda r: r["state"] == "escalated")
+    finally:
+        assert up.stop() == 0
+    assert not (state_dir / "endpoints.json").exists(), "endpoints are withdrawn on stop"
+
+    again = Up(state_dir, ports)
+    try:
+        row = wait_for_incident(state_dir, lambda r: r["incident_id"] == escalated["incident_id"])
+        assert row["state"] == "escalated" and row["running"]
+        shown = zerotouch("show", str(row["incident_id"]), state_dir=state_dir).stdout
+        assert "frozen" in shown and "no runbook matches" in shown
+    finally:
+        assert again.stop() == 0
+
+
+def test_policy_check_and_schema(tmp_path: Path) -> None:
+    good = zerotouch("policy", "check", "deploy/policy/zerotouch.yaml", state_dir=tmp_path)
+    assert "ok" in good.stdout
+    bad_file = tmp_path / "bad.yaml"
+    bad_file.write_text("mode: yolo\nrunbooks:\n  - name: x\n    match: {}\n    steps: []\n")
+    bad = zerotouch("policy", "check", str(bad_file), state_dir=tmp_path, check=False)
+    assert bad.returncode == 2
+    assert f"{bad_file}: mode:" in bad.stderr and "runbooks.0.steps" in bad.stderr
+    schema = json.loads(zerotouch("policy", "schema", state_dir=tmp_path).stdout)
+    assert "runbooks" in schema["properties"]
+
+
+def test_commands_without_a_running_up_say_so(tmp_path: Path) -> None:
+    result = zerotouch("fire", "X", state_dir=tmp_path, check=False)
+    assert result.returncode == 2 and "zerotouch up" in result.stderr
+    result = zerotouch("sandbox", "inject", "crashloop", "shop", state_dir=tmp_path, check=False)
+    assert result.returncode == 2 and "NAMESPACE/DEPLOYMENT" in result.stderr

@@ -1,0 +1,171 @@
+"""End to end: fault in the sandbox → real Prometheus rule → real Alertmanager → relay → incident → recovery.
+
+Everything is real and local except Kubernetes, which is the sandbox cluster. The shipped
+rules and policy are used with their waiting times shortened, so each case takes seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import yaml
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from starters.relay import RelayConfig
+from starters.relay_server import RelayServer
+from tests.support.monitoring import Alertmanager, Prometheus, fast_rules
+from tests.support.zt import running_workers
+from workflows.incident import IncidentWorkflow
+from zerotouch.alerts import AlertEvent, incident_id_for
+from zerotouch.models import AbortInput, IncidentStatus
+from zerotouch.policy import load_policy
+from zerotouch.sandbox import SandboxCluster
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "e2e-" + uuid.uuid4().hex
+
+
+def fast_policy(target: Path) -> Path:
+    """The shipped policy with production waits shortened to seconds; everything else as shipped."""
+    document = yaml.safe_load((REPO / "deploy/policy/zerotouch.yaml").read_text())
+    document["resolution_cooldown"] = "3s"
+    document["guardrails"]["target_cooldown"] = "2s"
+    document["escalation"] = {}
+    for runbook in document["runbooks"]:
+        runbook["retry_cooldown"] = "1s"
+        verify = runbook.setdefault("verify", {})
+        verify.update({"hold_for": "2s", "timeout": "40s"})
+        if verify.get("promql"):
+            verify["promql"] = re.sub(r"\[(\d+)m\]", "[10s]", verify["promql"])
+    target.write_text(yaml.safe_dump(document, sort_keys=False))
+    load_policy(target)
+    return target
+
+
+@dataclass
+class Stack:
+    client: Client
+    sandbox: SandboxCluster
+    prometheus: Prometheus
+    cluster: str
+    group_by: list[str]
+
+    def incident_id(self, alertname: str, namespace: str, deployment: str) -> str:
+        labels = {"alertname": alertname, "namespace": namespace, "deployment": deployment}
+        event = AlertEvent(fingerprint="x", status="firing", labels=labels, starts_at=datetime.now(UTC))
+        return incident_id_for(event, self.group_by)
+
+    async def final_status(self, incident_id: str, timeout: float = 120.0) -> IncidentStatus:
+        """Wait until the incident exists and its workflow has finished; return its last status."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                handle = self.client.get_workflow_handle(incident_id)
+                return await asyncio.wait_for(handle.result(), timeout=5)  # type: ignore[no-any-return]
+            except Exception:  # noqa: BLE001 -- not started yet, or still running
+                await asyncio.sleep(0.5)
+        raise AssertionError(f"incident {incident_id} did not finish in {timeout}s")
+
+    async def status_when(self, incident_id: str, state: str, timeout: float = 120.0) -> IncidentStatus:
+        deadline = asyncio.get_running_loop().time() + timeout
+        last = None
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                last = await self.client.get_workflow_handle(incident_id).query(IncidentWorkflow.status)
+                if last.state == state:
+                    return last
+            except Exception:  # noqa: BLE001 -- not started yet
+                pass
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"incident {incident_id} never reached {state}; last: {last}")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def stack(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    workdir = tmp_path_factory.mktemp("e2e")
+    token_file = workdir / "relay-token"
+    token_file.write_text(TOKEN)
+    policy_path = fast_policy(workdir / "policy.yaml")
+    policy = load_policy(policy_path)
+    cluster = f"e2e{uuid.uuid4().hex[:6]}"
+    sandbox = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=0.2)
+    sandbox.start()
+    relay = RelayServer(RelayConfig(host="127.0.0.1", port=0, token=TOKEN, group_by=policy.group_by,
+                                    cluster=cluster), dev_env.client)
+    alertmanager = prometheus = None
+    try:
+        await relay.start()
+        alertmanager = Alertmanager(workdir, f"http://127.0.0.1:{relay.port}", token_file)
+        rules = fast_rules(REPO / "deploy/prometheus/rules/zerotouch.rules.yml", workdir / "rules.yml")
+        prometheus = Prometheus(workdir, [sandbox.url.removeprefix("http://")], rules,
+                                alertmanager.url.removeprefix("http://"))
+        async with running_workers(dev_env.client, cluster, kubernetes_url=sandbox.url,
+                                   prometheus_url=prometheus.url, policy_path=str(policy_path)):
+            yield Stack(dev_env.client, sandbox, prometheus, cluster, policy.group_by)
+    finally:
+        for process in (prometheus, alertmanager):
+            if process is not None:
+                process.stop()
+        await relay.stop()
+        sandbox.stop()
+
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.mark.parametrize(
+    ("fault", "alertname", "deployment", "action_kind", "runbook"),
+    [
+        ("crashloop", "KubePodCrashLooping", "web", "restart", "restart-crashlooping"),
+        ("oom", "KubePodOOMKilled", "checkout", "memory", "raise-memory-on-oom"),
+        ("overload", "KafkaConsumerLagHigh", "email-worker", "scale", "scale-consumers-on-lag"),
+        ("bad-deploy", "HighErrorRateAfterDeploy", "web", "rollback", "rollback-bad-deploy"),
+    ],
+)
+async def test_fault_is_detected_remediated_once_and_resolved(
+    stack: Stack, fault: str, alertname: str, deployment: str, action_kind: str, runbook: str
+) -> None:
+    incident_id = stack.incident_id(alertname, "shop", deployment)
+    before = len(stack.sandbox.actions(namespace="shop", name=deployment, kind=action_kind))
+    stack.sandbox.inject(fault, namespace="shop", deployment=deployment)
+    final = await stack.final_status(incident_id)
+    assert final.state == "resolved", final.model_dump_json(indent=1)
+    assert final.runbook == runbook
+    after = stack.sandbox.actions(namespace="shop", name=deployment, kind=action_kind)
+    assert len(after) - before == final.attempts == 1, "exactly one remediation applied"
+    assert stack.sandbox.is_healthy("shop", deployment)
+    kinds = {entry.kind for entry in final.timeline}
+    assert {"detected", "triage", "action", "verification", "resolution"} <= kinds
+
+
+async def test_disk_pressure_runs_the_cleanup_job(stack: Stack) -> None:
+    namespace, deployment = "shop", "checkout"
+    stack.sandbox.inject("disk-pressure", namespace=namespace, deployment=deployment)
+    # The alert names the volume's deployment; find the incident through its status.
+    incident_id = stack.incident_id("DiskSpaceHigh", namespace, deployment)
+    final = await stack.final_status(incident_id)
+    assert final.state == "resolved", final.model_dump_json(indent=1)
+    assert len(stack.sandbox.actions(namespace=namespace, kind="job")) == 1
+
+
+async def test_unfixable_escalates_and_freezes_after_two_attempts(stack: Stack) -> None:
+    incident_id = stack.incident_id("KubePodCrashLooping", "shop", "web")
+    await stack.final_status(incident_id)  # an earlier case's incident on shop/web must be over
+    before = len(stack.sandbox.actions(namespace="shop", name="web", kind="restart"))
+    stack.sandbox.inject("unfixable", namespace="shop", deployment="web")
+    status = await stack.status_when(incident_id, "escalated")
+    assert status.frozen and status.attempts == 2
+    await asyncio.sleep(5)  # frozen: nothing more happens on its own
+    assert len(stack.sandbox.actions(namespace="shop", name="web", kind="restart")) - before == 2
+    handle = stack.client.get_workflow_handle(incident_id)
+    await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="e2e", reason="test over"))
+    stack.sandbox.clear(namespace="shop", deployment="web")
