@@ -51,9 +51,13 @@ async def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _human(action: Callable[..., Coroutine[Any, Any, Any]], *extra: str) -> Callable[[argparse.Namespace], Coroutine[Any, Any, int]]:
+Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def _human(action: Callable[..., Coroutine[Any, Any, Any]], *extra: str) -> Command:
     async def run(args: argparse.Namespace) -> int:
-        decision = await action(await _client(args), args.incident_id, args.by, *(getattr(args, e) for e in extra))
+        extras = (getattr(args, name) for name in extra)
+        decision = await action(await _client(args), args.incident_id, args.by, *extras)
         print(f"{decision.incident_id}: {decision.message} (state {decision.state})")
         return 0
 
@@ -154,7 +158,7 @@ def _policy(args: argparse.Namespace) -> int:
     return 0
 
 
-_ASYNC: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+_ASYNC: dict[str, Command] = {
     "incidents": _incidents,
     "show": _show,
     "approve": _human(steer.approve, "note"),

@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from zerotouch.alerts import AlertEvent
+    from zerotouch.durations import format_duration
     from zerotouch.models import (
         AbortInput,
         ApproveInput,
@@ -35,7 +36,6 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_REQUEST_RETRY,
         UPDATE_TAKE_OVER,
     )
-    from zerotouch.durations import format_duration
     from zerotouch.policy import Policy
     from zerotouch.triage import triage
 

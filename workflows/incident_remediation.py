@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from datetime import datetime, timedelta
 from collections.abc import Coroutine
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow

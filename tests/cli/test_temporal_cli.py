@@ -59,7 +59,8 @@ async def test_query_reject_and_approve_with_the_temporal_cli(
                             "--name", "approve", "--input", '{"by": "bob", "note": "from the temporal CLI"}')
         assert approved.returncode == 0, approved.stderr
         status = await wait_for(handle, lambda s: s.state == "resolved")
-        listed = await temporal(dev_env, "workflow", "list", "--query", f'WorkflowId="{handle.id}" AND IncidentState="resolved"')
+        visibility = f'WorkflowId="{handle.id}" AND IncidentState="resolved"'
+        listed = await temporal(dev_env, "workflow", "list", "--query", visibility)
         assert handle.id in listed.stdout
         await handle.terminate("test over")
     assert any(e.actor == "bob" and "approved" in e.message for e in status.timeline)

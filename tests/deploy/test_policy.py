@@ -134,7 +134,7 @@ def test_guardrails_and_global_settings(policy: Policy) -> None:
     assert guard.target_cooldown == timedelta(minutes=5)
     assert (guard.min_replicas, guard.max_replicas) == (1, 10)
     assert (guard.scale_up_max_factor, guard.scale_down_min_factor) == (3.0, 0.5)
-    assert guard.memory_factor == 1.5 and parse_memory(guard.memory_cap) == 2 * 2**30
+    assert guard.memory_factor == 2.0 and parse_memory(guard.memory_cap) == 2 * 2**30
     assert policy.mode == "auto" and policy.four_eyes
     assert policy.group_by == ["alertname", "namespace", "deployment"]
     assert policy.resolution_cooldown == timedelta(minutes=10)

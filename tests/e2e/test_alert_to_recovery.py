@@ -7,6 +7,7 @@ rules and policy are used with their waiting times shortened, so each case takes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -17,11 +18,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import yaml
-from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
-
 from starters.relay import RelayConfig
 from starters.relay_server import RelayServer
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
 from tests.support.monitoring import Alertmanager, Prometheus, fast_rules
 from tests.support.zt import running_workers
 from workflows.incident import IncidentWorkflow
@@ -71,7 +73,7 @@ class Stack:
             try:
                 handle = self.client.get_workflow_handle(incident_id)
                 return await asyncio.wait_for(handle.result(), timeout=5)  # type: ignore[no-any-return]
-            except Exception:  # noqa: BLE001 -- not started yet, or still running
+            except Exception:
                 await asyncio.sleep(0.5)
         raise AssertionError(f"incident {incident_id} did not finish in {timeout}s")
 
@@ -79,12 +81,10 @@ class Stack:
         deadline = asyncio.get_running_loop().time() + timeout
         last = None
         while asyncio.get_running_loop().time() < deadline:
-            try:
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):  # not started yet
                 last = await self.client.get_workflow_handle(incident_id).query(IncidentWorkflow.status)
                 if last.state == state:
                     return last
-            except Exception:  # noqa: BLE001 -- not started yet
-                pass
             await asyncio.sleep(0.5)
         raise AssertionError(f"incident {incident_id} never reached {state}; last: {last}")
 
