@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 import yaml
@@ -45,7 +46,7 @@ def fast_policy(target: Path) -> Path:
     for runbook in document["runbooks"]:
         runbook["retry_cooldown"] = "1s"
         verify = runbook.setdefault("verify", {})
-        verify.update({"hold_for": "2s", "timeout": "40s"})
+        verify.update({"hold_for": "2s", "timeout": "12s"})
         if verify.get("promql"):
             verify["promql"] = re.sub(r"\[(\d+)m\]", "[10s]", verify["promql"])
     target.write_text(yaml.safe_dump(document, sort_keys=False))
@@ -58,6 +59,7 @@ class Stack:
     client: Client
     sandbox: SandboxCluster
     prometheus: Prometheus
+    alertmanager: Alertmanager
     cluster: str
     group_by: list[str]
 
@@ -71,11 +73,25 @@ class Stack:
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             try:
-                handle = self.client.get_workflow_handle(incident_id)
-                return await asyncio.wait_for(handle.result(), timeout=5)  # type: ignore[no-any-return]
+                handle = self.client.get_workflow_handle(incident_id, result_type=IncidentStatus)
+                return await asyncio.wait_for(handle.result(), timeout=5)
             except Exception:
                 await asyncio.sleep(0.5)
         raise AssertionError(f"incident {incident_id} did not finish in {timeout}s")
+
+    async def alert_clears(self, alertname: str, deployment: str, timeout: float = 30.0) -> None:
+        """Wait until Alertmanager holds no active alert of this name for the deployment."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        active: list[dict[str, object]] = []
+        async with httpx.AsyncClient() as http:
+            while asyncio.get_running_loop().time() < deadline:
+                response = await http.get(f"{self.alertmanager.url}/api/v2/alerts", params={"active": "true"})
+                active = [a for a in response.json()
+                          if a["labels"].get("alertname") == alertname and a["labels"].get("deployment") == deployment]
+                if not active:
+                    return
+                await asyncio.sleep(0.5)
+        raise AssertionError(f"{alertname} for {deployment} still active: {active}")
 
     async def status_when(self, incident_id: str, state: str, timeout: float = 120.0) -> IncidentStatus:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -110,7 +126,7 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
                                 alertmanager.url.removeprefix("http://"))
         async with running_workers(dev_env.client, cluster, kubernetes_url=sandbox.url,
                                    prometheus_url=prometheus.url, policy_path=str(policy_path)):
-            yield Stack(dev_env.client, sandbox, prometheus, cluster, policy.group_by)
+            yield Stack(dev_env.client, sandbox, prometheus, alertmanager, cluster, policy.group_by)
     finally:
         for process in (prometheus, alertmanager):
             if process is not None:
@@ -145,6 +161,7 @@ async def test_fault_is_detected_remediated_once_and_resolved(
     assert stack.sandbox.is_healthy("shop", deployment)
     kinds = {entry.kind for entry in final.timeline}
     assert {"detected", "triage", "action", "verification", "resolution"} <= kinds
+    await stack.alert_clears(alertname, deployment)
 
 
 async def test_disk_pressure_runs_the_cleanup_job(stack: Stack) -> None:

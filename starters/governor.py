@@ -1,0 +1,145 @@
+"""Steering the Governor from outside: start it, pause and resume automation, set the mode, read trust.
+
+Each is one Temporal call by name, so `temporal workflow update execute --name pause ...`
+against `governor-<cluster>` does the same.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from zerotouch.governor_models import (
+    GOVERNOR_WORKFLOW,
+    QUERY_GOVERNOR_STATUS,
+    UPDATE_CLOSE_BREAKER,
+    UPDATE_PAUSE,
+    UPDATE_RESUME,
+    UPDATE_SET_MODE,
+    UPDATE_SETTINGS,
+    BreakerCloseInput,
+    GovernorAck,
+    GovernorInput,
+    GovernorSettings,
+    GovernorStatus,
+    ModeInput,
+    PauseInput,
+    ResumeInput,
+    TrustRow,
+    governor_id,
+)
+from zerotouch.names import WORKFLOWS_QUEUE, queue_for
+from zerotouch.policy import Mode
+
+
+class GovernorError(Exception):
+    """A refusal a user can act on (not paused, no such breaker, Governor not running)."""
+
+
+async def ensure_governor(
+    client: Client, cluster: str, settings: GovernorSettings, *, continue_as_new_after: int = 500
+) -> WorkflowHandle[Any, Any]:
+    """Start the cluster's Governor, or return the running one (its settings are left as they are)."""
+    return await client.start_workflow(
+        GOVERNOR_WORKFLOW,
+        GovernorInput(settings=settings, cluster=cluster, continue_as_new_after=continue_as_new_after),
+        id=governor_id(cluster),
+        task_queue=queue_for(WORKFLOWS_QUEUE, cluster),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def _update(client: Client, cluster: str, name: str, argument: BaseModel) -> GovernorAck:
+    handle = client.get_workflow_handle(governor_id(cluster))
+    try:
+        return await handle.execute_update(name, argument, result_type=GovernorAck)
+    except WorkflowUpdateFailedError as error:
+        cause: Any = error.cause
+        raise GovernorError(getattr(cause, "message", None) or str(cause)) from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise GovernorError(_not_running(cluster)) from None
+        raise
+
+
+def _not_running(cluster: str) -> str:
+    return f"no Governor {governor_id(cluster)!r} is running; start zerotouch (`zerotouch up`) first"
+
+
+async def pause(client: Client, cluster: str, by: str, reason: str, duration: timedelta) -> GovernorAck:
+    """The kill switch: no automated action until `duration` passes or someone resumes."""
+    return await _update(client, cluster, UPDATE_PAUSE,
+                         PauseInput(by=by, reason=reason, duration_seconds=duration.total_seconds()))
+
+
+async def resume(client: Client, cluster: str, by: str, note: str = "") -> GovernorAck:
+    return await _update(client, cluster, UPDATE_RESUME, ResumeInput(by=by, note=note))
+
+
+async def set_mode(client: Client, cluster: str, mode: Mode, by: str, reason: str = "") -> GovernorAck:
+    return await _update(client, cluster, UPDATE_SET_MODE, ModeInput(by=by, mode=mode, reason=reason))
+
+
+async def close_breaker(client: Client, cluster: str, runbook: str, by: str, note: str = "") -> GovernorAck:
+    return await _update(client, cluster, UPDATE_CLOSE_BREAKER, BreakerCloseInput(by=by, runbook=runbook, note=note))
+
+
+async def update_settings(client: Client, cluster: str, settings: GovernorSettings) -> GovernorAck:
+    return await _update(client, cluster, UPDATE_SETTINGS, settings)
+
+
+async def governor_status(client: Client, cluster: str) -> GovernorStatus:
+    handle = client.get_workflow_handle(governor_id(cluster))
+    try:
+        return await handle.query(QUERY_GOVERNOR_STATUS, result_type=GovernorStatus)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise GovernorError(_not_running(cluster)) from None
+        raise
+
+
+async def trust_table(client: Client, cluster: str) -> list[TrustRow]:
+    return (await governor_status(client, cluster)).trust
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
+
+
+def render_trust(rows: list[TrustRow]) -> str:
+    if not rows:
+        return "no verified outcomes yet: every runbook starts from the prior"
+    return _table(
+        ("RUNBOOK", "ALERT", "OK", "FAILED", "CONFIDENCE", "LEVEL"),
+        [(r.runbook, r.alert_class or "-", str(r.successes), str(r.failures), f"{r.confidence:.2f}", r.level)
+         for r in rows],
+    )
+
+
+def render_status(status: GovernorStatus) -> str:
+    lines = [f"mode       {status.mode}"]
+    if status.paused_until is not None:
+        lines.append(f"paused     until {status.paused_until:%Y-%m-%d %H:%M:%S} by {status.paused_by}: "
+                     f"{status.pause_reason}")
+    lines.append(f"rate       {status.rate_used}/{status.rate_limit} in the last minute")
+    in_flight = ", ".join(f"{ns}={n}" for ns, n in status.in_flight.items()) or "none"
+    lines.append(f"in flight  {in_flight}")
+    for row in status.cooldowns:
+        lines.append(f"cooldown   {row.key} until {row.until:%H:%M:%S}")
+    for breaker in status.breakers:
+        state = f"OPEN since {breaker.opened_at:%Y-%m-%d %H:%M:%S}" if breaker.open and breaker.opened_at else \
+            f"closed ({breaker.recent_failures} recent failures)"
+        lines.append(f"breaker    {breaker.runbook}: {state}")
+    budget = status.budget
+    if budget.monthly is not None:
+        projected = "-" if budget.projected is None else f"€{budget.projected:.2f} ({budget.percent}%)"
+        lines.append(f"budget     {projected} of €{budget.monthly:.2f} per month")
+    lines.append(render_trust(status.trust))
+    return "\n".join(lines)

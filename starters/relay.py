@@ -1,0 +1,160 @@
+"""The Alertmanager webhook relay: authenticate, validate, signal-with-start, then answer.
+
+Only a 200 says Temporal has every alert; 503 (with Retry-After) says "try again",
+which Alertmanager does; 4xx says the request itself is wrong, which it does not retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any, Literal
+
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from temporalio.client import Client
+
+from starters.relay_auth import require_credentials
+from starters.relay_config import RelayConfig, RelayConfigError, load_token
+from starters.relay_deliver import TemporalRejected, TemporalUnavailable, deliver
+from starters.relay_limits import check_content_type, parse_payload, read_body
+from zerotouch.alerts import WebhookPayload
+
+__all__ = ["RelayConfig", "RelayConfigError", "create_app", "load_token"]
+
+log = logging.getLogger("zerotouch.relay")
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+class Accepted(BaseModel):
+    """Every alert of the payload is with its incident."""
+
+    accepted: int = Field(description="alerts in the payload, all handed to Temporal")
+    incidents: list[str] = Field(description="incident (workflow) IDs that received an alert")
+
+
+class Problem(BaseModel):
+    """Why the request was refused, in one line."""
+
+    detail: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    temporal: Literal["reachable", "unreachable"]
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description}
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem("body is not JSON, or Content-Length is broken"),
+    401: _problem("missing or invalid bearer token / basic credentials (see WWW-Authenticate)"),
+    408: _problem("the body did not arrive within request_timeout_seconds"),
+    413: _problem("body larger than max_body_bytes (default 1 MiB)"),
+    415: _problem("content type is not application/json"),
+    422: _problem("not a valid Alertmanager v4 payload; names the field, e.g. `alerts.0.labels: ...`"),
+    502: _problem("Temporal refused the alerts for a reason a retry will not fix"),
+    503: {
+        **_problem("Temporal is unreachable or slow; Alertmanager retries"),
+        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+    },
+}
+
+_SECURITY_SCHEMES = {
+    "bearerToken": {"type": "http", "scheme": "bearer", "description": "the relay token"},
+    "basicAuth": {"type": "http", "scheme": "basic", "description": "a configured basic user"},
+}
+
+
+def create_app(*, client: Client, config: RelayConfig) -> FastAPI:
+    """The relay as an ASGI app; raises `RelayConfigError` for a configuration it must not serve."""
+    config.check()
+    app = FastAPI(
+        title="zerotouch relay",
+        version="1",
+        description=(
+            "Receives Alertmanager webhooks (payload version 4) and hands each alert to its incident "
+            "workflow in Temporal. Answers 200 only once Temporal has every alert; 503 asks Alertmanager "
+            "to retry. POST needs a bearer token or basic credentials unless the relay listens on loopback "
+            "without any configured."
+        ),
+    )
+
+    @app.post(
+        "/alertmanager",
+        response_model=Accepted,
+        responses=_RESPONSES,
+        summary="Deliver an Alertmanager webhook",
+        openapi_extra={
+            "security": [{"bearerToken": []}, {"basicAuth": []}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookPayload"}}},
+            },
+        },
+    )
+    async def alertmanager(request: Request) -> Accepted | JSONResponse:
+        # The order matters: nothing is read before credentials and size are settled.
+        require_credentials(request.headers.get("authorization"), config)
+        check_content_type(request)
+        body = await read_body(request, limit=config.max_body_bytes, timeout=config.request_timeout_seconds)
+        payload = parse_payload(body)
+        try:
+            delivery = await deliver(client, payload, config)
+        except TemporalUnavailable as error:
+            log.warning("answering 503: %s", error)
+            return JSONResponse(
+                {"detail": f"{error}; retry later"},
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(config.retry_after_seconds)},
+            )
+        except TemporalRejected as error:
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(error)) from None
+        log.info("accepted %d alerts for %d incidents: %s", delivery.accepted, len(delivery.incidents),
+                 ", ".join(delivery.incidents[:20]))
+        return Accepted(accepted=delivery.accepted, incidents=delivery.incidents)
+
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "the relay runs but Temporal does not answer"}},
+        summary="Liveness, and whether Temporal answers",
+        openapi_extra={"security": []},
+    )
+    async def healthz() -> Health | JSONResponse:
+        if await _temporal_reachable(client):
+            return Health(temporal="reachable")
+        return JSONResponse(Health(temporal="unreachable").model_dump(), status_code=503)
+
+    def openapi() -> dict[str, Any]:
+        # The payload is parsed by hand (to bound its size and word its errors), so
+        # FastAPI cannot see it; publish its schema and the auth schemes ourselves.
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            payload = WebhookPayload.model_json_schema(by_alias=True,
+                                                       ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {})
+            schemas = components.setdefault("schemas", {})
+            schemas.update(payload.pop("$defs", {}))
+            schemas["WebhookPayload"] = payload
+            components["securitySchemes"] = _SECURITY_SCHEMES
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+async def _temporal_reachable(client: Client) -> bool:
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS + 1):
+            return await client.service_client.check_health(timeout=timedelta(seconds=HEALTH_TIMEOUT_SECONDS))
+    except Exception:
+        return False

@@ -1,0 +1,109 @@
+"""How the Alertmanager relay is configured, and where its token comes from."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zerotouch.names import WORKFLOWS_QUEUE
+
+DEFAULT_GROUP_BY = ("alertname", "namespace", "deployment")
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+TOKEN_ENV_VAR = "ZEROTOUCH_RELAY_TOKEN"  # noqa: S105 - the variable's name, not a token
+
+
+class RelayConfigError(ValueError):
+    """A configuration the relay refuses to start with; the message says what to change."""
+
+
+@dataclass
+class RelayConfig:
+    """Everything the relay needs besides its Temporal client.
+
+    Attributes:
+        token: bearer token (``Authorization: Bearer <token>``); ``None`` or empty disables it.
+        basic_users: user → password accepted with HTTP basic auth (Alertmanager's ``basic_auth``).
+        group_by: labels that make one incident (the policy's ``group_by``); empty = per fingerprint.
+        task_queue: base queue of the incident workflows; ``cluster`` is appended as a scope.
+        cluster: cluster scope, passed to the workflow and suffixed to the task queue.
+        max_body_bytes: largest accepted body (default 1 MiB; Alertmanager's batches of
+            at most 1000 alerts fit comfortably); larger bodies get 413 unread.
+        host, port: where to listen (default 127.0.0.1:9095; port 0 picks a free one).
+        tls_certfile, tls_keyfile: serve HTTPS with these (both or neither).
+        request_timeout_seconds: how long a client may take to send its body, and the
+            keep-alive idle timeout, so a slow or half-open client cannot hold a connection.
+        temporal_timeout_seconds: how long one delivery may wait on Temporal before 503.
+        retry_after_seconds: the ``Retry-After`` sent with 503.
+        max_concurrent_requests: connections+requests beyond this get 503 from uvicorn.
+    """
+
+    # repr=False: the secrets must not end up in a log line that prints the config.
+    token: str | None = field(default=None, repr=False)
+    basic_users: dict[str, str] = field(default_factory=dict, repr=False)
+    group_by: list[str] = field(default_factory=lambda: list(DEFAULT_GROUP_BY))
+    task_queue: str = WORKFLOWS_QUEUE
+    cluster: str = ""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    host: str = "127.0.0.1"
+    port: int = 9095
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
+    request_timeout_seconds: float = 10.0
+    temporal_timeout_seconds: float = 10.0
+    retry_after_seconds: int = 5
+    max_concurrent_requests: int = 256
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.token) or bool(self.basic_users)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_certfile)
+
+    def check(self) -> None:
+        """Raise `RelayConfigError` for a configuration that must not be served."""
+        if not self.auth_required and not is_loopback(self.host):
+            raise RelayConfigError(
+                f"relay host {self.host!r} is reachable from other machines but no credentials are set: "
+                f"set a token (--token-file or ${TOKEN_ENV_VAR}) or basic users, or listen on 127.0.0.1"
+            )
+        for user, password in self.basic_users.items():
+            if not user or ":" in user or not password:
+                raise RelayConfigError(f"basic user {user!r}: needs a name without ':' and a non-empty password")
+        if bool(self.tls_certfile) != bool(self.tls_keyfile):
+            raise RelayConfigError("TLS needs both a certificate and a key file (--tls-cert and --tls-key)")
+        for path in (self.tls_certfile, self.tls_keyfile):
+            if path and not Path(path).is_file():
+                raise RelayConfigError(f"TLS file {path} does not exist")
+        if self.max_body_bytes <= 0:
+            raise RelayConfigError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
+        if self.request_timeout_seconds <= 0 or self.temporal_timeout_seconds <= 0:
+            raise RelayConfigError("request and Temporal timeouts must be positive")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host``; any name but localhost counts as reachable."""
+    if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load_token(token_file: str | None, env_var: str = TOKEN_ENV_VAR) -> str | None:
+    """The relay token from ``token_file`` if given, else from ``$env_var``; ``None`` if neither has one.
+
+    Whitespace is stripped because token files usually end with a newline.
+    """
+    if token_file:
+        try:
+            text = Path(token_file).read_text(encoding="utf-8")
+        except OSError as error:
+            raise RelayConfigError(f"cannot read relay token file {token_file}: {error.strerror}") from None
+    else:
+        text = os.environ.get(env_var, "")
+    return text.strip() or None

@@ -1,0 +1,41 @@
+"""Running a Governor for one test: a worker on the cluster's workflow queue and a handle."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from starters.governor import ensure_governor
+from workflows.governor import GovernorWorkflow
+from zerotouch.governor_models import UPDATE_REQUEST_GRANT, GovernorSettings, GrantDecision, GrantRequest
+from zerotouch.names import WORKFLOWS_QUEUE, queue_for
+
+
+def new_cluster() -> str:
+    return f"g{uuid.uuid4().hex[:10]}"
+
+
+def governor_worker(client: Client, cluster: str) -> Worker:
+    return Worker(client, task_queue=queue_for(WORKFLOWS_QUEUE, cluster), workflows=[GovernorWorkflow])
+
+
+@contextlib.asynccontextmanager
+async def running_governor(
+    client: Client, settings: GovernorSettings, *, cluster: str | None = None, continue_as_new_after: int = 500
+) -> AsyncIterator[tuple[str, WorkflowHandle[Any, Any]]]:
+    cluster = cluster or new_cluster()
+    async with governor_worker(client, cluster):
+        handle = await ensure_governor(client, cluster, settings, continue_as_new_after=continue_as_new_after)
+        try:
+            yield cluster, handle
+        finally:
+            await handle.terminate("test over")
+
+
+async def ask(handle: WorkflowHandle[Any, Any], request: GrantRequest) -> GrantDecision:
+    return await handle.execute_update(UPDATE_REQUEST_GRANT, request, result_type=GrantDecision)

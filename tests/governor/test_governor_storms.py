@@ -1,0 +1,61 @@
+"""Storms against the GovernorWorkflow: hundreds of concurrent grant requests and outcome reports.
+
+The invariants are checked on the decisions the workflow actually returned. Outcome reports
+are sent between concurrent batches, so the order of every release against every grant is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from tests.governor import strategies
+from tests.governor.invariants import Ledger, check
+from tests.governor.support import ask, running_governor
+from zerotouch.governor_models import SIGNAL_REPORT_OUTCOME, GovernorSettings, GrantRequest, OutcomeReport
+
+
+@st.composite
+def storm(draw: Any) -> list[tuple[list[GrantRequest], float, float]]:
+    """Batches of (requests sent at once, share of open grants then reported, seconds to skip after)."""
+    batches, index = [], 0
+    for _ in range(draw(st.integers(2, 4))):
+        size = draw(st.integers(40, 110))
+        requests = [draw(strategies.request(index + i)) for i in range(size)]
+        index += size
+        batches.append((requests, draw(st.floats(0, 1)), draw(st.sampled_from([0.0, 30.0, 61.0, 400.0]))))
+    return batches
+
+
+async def report(handle: WorkflowHandle[Any, Any], ledger: Ledger, share: float, verified: bool) -> None:
+    open_grants = sorted({str(d.grant_id) for _, _, d in ledger.decisions if d.granted} - set(ledger.released))
+    chosen = open_grants[: round(len(open_grants) * share)]
+    await asyncio.gather(*(handle.signal(SIGNAL_REPORT_OUTCOME, OutcomeReport(grant_id=g, verified=verified))
+                           for g in chosen))
+    for grant_id in chosen:
+        ledger.release(grant_id)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(policy=strategies.settings(), batches=storm(), verified=st.booleans(), small_runs=st.booleans())
+async def test_concurrent_storms_keep_every_invariant(
+    time_env: WorkflowEnvironment, policy: GovernorSettings, batches: list[tuple[list[GrantRequest], float, float]],
+    verified: bool, small_runs: bool,
+) -> None:
+    ledger = Ledger(policy)
+    async with running_governor(time_env.client, policy, continue_as_new_after=60 if small_runs else 500) as (
+            _, handle):
+        for requests, share, skip in batches:
+            decisions = await asyncio.gather(*(ask(handle, r) for r in requests))
+            ledger.decisions += [(d.decided_at, r, d) for r, d in zip(requests, decisions, strict=True)]
+            await report(handle, ledger, share, verified)
+            if skip:
+                await time_env.sleep(timedelta(seconds=skip))
+    check(ledger)
+    assert any(d.granted for _, _, d in ledger.decisions)
