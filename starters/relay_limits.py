@@ -45,23 +45,32 @@ def _too_large(limit: int) -> HTTPException:
 async def read_body(request: Request, *, limit: int, timeout: float) -> bytes:
     """The body, at most ``limit`` bytes, received within ``timeout`` seconds.
 
-    A declared Content-Length over the limit is refused before a byte is read; a
-    chunked body is counted while it streams, so neither is ever held in full.
+    A declared Content-Length over the limit is refused before a byte is read. A
+    chunked body is counted while it streams and never held beyond ``limit``; once
+    over, up to another ``limit`` bytes are read and dropped so that the client,
+    which is still sending, receives the 413 instead of a connection reset.
     """
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="Content-Length is not a number")
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="Content-Length is not a number", headers=_CLOSE)
         if int(declared) > limit:
             raise _too_large(limit)
     body = bytearray()
+    received = 0
     try:
         async with asyncio.timeout(timeout):
             async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    body.clear()
+                    if received > 2 * limit:
+                        break
+                    continue
                 body += chunk
-                if len(body) > limit:
-                    raise _too_large(limit)
     except TimeoutError:
+        if received > limit:
+            raise _too_large(limit) from None
         raise HTTPException(
             status.HTTP_408_REQUEST_TIMEOUT, detail=f"body not received within {timeout:g} seconds", headers=_CLOSE
         ) from None
@@ -69,6 +78,8 @@ async def read_body(request: Request, *, limit: int, timeout: float) -> bytes:
         # Nobody is left to read an answer; the status only shows in the access log.
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="client disconnected while sending",
                             headers=_CLOSE) from None
+    if received > limit:
+        raise _too_large(limit)
     return bytes(body)
 
 

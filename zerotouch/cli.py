@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -114,5 +115,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return dispatch(args)
 
 
+def run() -> None:
+    """Console entry point.
+
+    The Temporal client's Rust runtime keeps threads that can abort the interpreter while
+    it finalizes ("PyGILState_Release ... must be current", temporalio/sdk-python#300),
+    turning a successful command into a crash. Once the command is done and its output
+    flushed there is nothing left to clean up, so leave without finalizing.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,14 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-import yaml
-from starters.relay import RelayConfig
-from starters.relay_server import RelayServer
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from starters.relay import RelayConfig
+from starters.relay_server import RelayServer
 from tests.support.monitoring import Alertmanager, Prometheus, fast_rules
+from tests.support.policies import fast_policy
 from tests.support.zt import running_workers
 from workflows.incident import IncidentWorkflow
 from zerotouch.alerts import AlertEvent, incident_id_for
@@ -35,23 +34,6 @@ from zerotouch.sandbox import SandboxCluster
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-" + uuid.uuid4().hex
-
-
-def fast_policy(target: Path) -> Path:
-    """The shipped policy with production waits shortened to seconds; everything else as shipped."""
-    document = yaml.safe_load((REPO / "deploy/policy/zerotouch.yaml").read_text())
-    document["resolution_cooldown"] = "3s"
-    document["guardrails"]["target_cooldown"] = "2s"
-    document["escalation"] = {}
-    for runbook in document["runbooks"]:
-        runbook["retry_cooldown"] = "1s"
-        verify = runbook.setdefault("verify", {})
-        verify.update({"hold_for": "2s", "timeout": "12s"})
-        if verify.get("promql"):
-            verify["promql"] = re.sub(r"\[(\d+)m\]", "[10s]", verify["promql"])
-    target.write_text(yaml.safe_dump(document, sort_keys=False))
-    load_policy(target)
-    return target
 
 
 @dataclass

@@ -35,9 +35,8 @@ def request(draw: Any, index: int) -> GrantRequest:
     scale = draw(st.booleans())
     current = draw(st.none() | st.integers(0, 30)) if scale else None
     nodes = draw(st.none() | st.integers(0, 6))
-    reuse = draw(st.integers(0, 5))  # small id space: retries of earlier requests happen often
     return GrantRequest(
-        request_id=f"r{reuse}" if draw(st.booleans()) else f"fresh-{index}",
+        request_id=f"req-{index}",
         incident_id=f"i{index}",
         runbook=draw(st.sampled_from(["restart", "scale"])),
         alert_class=draw(st.sampled_from(["A", "B"])),
@@ -50,3 +49,20 @@ def request(draw: Any, index: int) -> GrantRequest:
         projected_nodes=None if nodes is None else max(0, nodes + draw(st.integers(-1, 2))),
         approved_by=draw(st.sampled_from([None, None, "alice"])),
     )
+
+
+@st.composite
+def stream(draw: Any, size: int, earlier: list[GrantRequest] | None = None) -> list[GrantRequest]:
+    """Fresh requests mixed with retries: exact repeats of earlier ones, sometimes now carrying an approval."""
+    made = list(earlier or [])
+    out: list[GrantRequest] = []
+    for _ in range(size):
+        if made and draw(st.integers(0, 3)) == 0:
+            again = draw(st.sampled_from(made))
+            if draw(st.booleans()):
+                again = again.model_copy(update={"approved_by": "alice"})
+            out.append(again)
+        else:
+            out.append(draw(request(len(made))))
+            made.append(out[-1])
+    return out

@@ -10,7 +10,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -24,11 +24,11 @@ from zerotouch.governor_models import SIGNAL_REPORT_OUTCOME, GovernorSettings, G
 @st.composite
 def storm(draw: Any) -> list[tuple[list[GrantRequest], float, float]]:
     """Batches of (requests sent at once, share of open grants then reported, seconds to skip after)."""
-    batches, index = [], 0
+    batches: list[tuple[list[GrantRequest], float, float]] = []
+    made: list[GrantRequest] = []
     for _ in range(draw(st.integers(2, 4))):
-        size = draw(st.integers(40, 110))
-        requests = [draw(strategies.request(index + i)) for i in range(size)]
-        index += size
+        requests = draw(strategies.stream(draw(st.integers(40, 110)), made))
+        made += requests
         batches.append((requests, draw(st.floats(0, 1)), draw(st.sampled_from([0.0, 30.0, 61.0, 400.0]))))
     return batches
 
@@ -42,13 +42,13 @@ async def report(handle: WorkflowHandle[Any, Any], ledger: Ledger, share: float,
         ledger.release(grant_id)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(policy=strategies.settings(), batches=storm(), verified=st.booleans(), small_runs=st.booleans())
 async def test_concurrent_storms_keep_every_invariant(
     time_env: WorkflowEnvironment, policy: GovernorSettings, batches: list[tuple[list[GrantRequest], float, float]],
     verified: bool, small_runs: bool,
 ) -> None:
-    ledger = Ledger(policy)
+    ledger = Ledger(policy, ordered=False)
     async with running_governor(time_env.client, policy, continue_as_new_after=60 if small_runs else 500) as (
             _, handle):
         for requests, share, skip in batches:

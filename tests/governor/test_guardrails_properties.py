@@ -18,12 +18,15 @@ START = datetime(2025, 3, 31, 23, 0, tzinfo=UTC)  # a month boundary inside the 
 
 @st.composite
 def operations(draw: Any) -> list[tuple[str, float, Any]]:
-    ops = []
-    for index in range(draw(st.integers(1, 60))):
+    ops: list[tuple[str, float, Any]] = []
+    made: list[Any] = []
+    for _ in range(draw(st.integers(1, 60))):
         kind = draw(st.sampled_from(["request"] * 6 + ["outcome"] * 2 + ["pause", "mode"]))
         step = draw(st.sampled_from([0.0, 0.0, 1.0, 20.0, 59.0, 60.0, 301.0]))
         if kind == "request":
-            ops.append((kind, step, draw(strategies.request(index))))
+            request = draw(strategies.stream(1, made))[0]
+            made.append(request)
+            ops.append((kind, step, request))
         elif kind == "outcome":
             ops.append((kind, step, (draw(st.integers(0, 50)), draw(st.booleans()), draw(st.booleans()))))
         elif kind == "pause":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import ssl
 import subprocess
@@ -84,25 +85,64 @@ async def test_wrong_content_type_is_415(relay: Relay) -> None:
     assert gzip.status_code == 415
 
 
+async def _raw_exchange(port: int, data: bytes, *, within: float = 5) -> bytes:
+    """Send raw bytes and return everything the relay sends back until it closes the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=within)
+    finally:
+        writer.close()
+
+
+_POST_HEAD = (
+    b"POST /alertmanager HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\n"
+    + f"Authorization: Bearer {TOKEN}\r\n".encode()
+)
+
+
 async def test_declared_oversized_body_is_refused_before_it_is_sent(relay: Relay) -> None:
     async with relay(max_body_bytes=1024) as (server, _):
+        # Announce 100 MB but send none of it: the answer, and the close, must not wait for the body.
+        answer = await _raw_exchange(server.port, _POST_HEAD + b"Content-Length: 100000000\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert b"connection: close" in answer.lower()
+
+
+@pytest.mark.parametrize("chunks_sent", [3, 4, 10_000], ids=["just-over", "drained", "endless"])
+async def test_chunked_oversized_body_is_413(relay: Relay, chunks_sent: int) -> None:
+    async with relay(max_body_bytes=1024) as (server, _):
+        head = _POST_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+        chunk = b"200\r\n" + b" " * 512 + b"\r\n"
+        # Raw, because httpx insists on sending the whole body before it reads an answer.
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         try:
-            # Announce 100 MB but send nothing: the answer must come without waiting for the body.
-            writer.write(
-                b"POST /alertmanager HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\n"
-                + f"Authorization: Bearer {TOKEN}\r\nContent-Length: 100000000\r\n\r\n".encode()
-            )
-            await writer.drain()
-            status_line = await asyncio.wait_for(reader.readline(), timeout=5)
+            writer.write(head)
+            for _ in range(chunks_sent):
+                writer.write(chunk)
+                if writer.is_closing():
+                    break
+                with contextlib.suppress(ConnectionError):
+                    await writer.drain()
+            if not writer.is_closing():
+                writer.write(b"0\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(), timeout=5)
+        except ConnectionResetError:
+            answer = b"reset"
         finally:
             writer.close()
-    assert status_line.startswith(b"HTTP/1.1 413")
+    if chunks_sent <= 4:
+        assert answer.startswith(b"HTTP/1.1 413")
+        assert b"body is larger than 1024 bytes" in answer
+    else:
+        # A client that keeps sending after the 413 is cut off, with or without reading the answer.
+        assert answer.startswith(b"HTTP/1.1 413") or answer in (b"", b"reset")
 
 
-async def test_chunked_oversized_body_is_413(relay: Relay) -> None:
+async def test_chunked_oversized_body_gets_413_with_an_ordinary_client(relay: Relay) -> None:
     async def chunks() -> AsyncIterator[bytes]:
-        for _ in range(8):
+        for _ in range(3):
             yield b" " * 512
 
     async with relay(max_body_bytes=1024) as (_, http):
@@ -125,17 +165,32 @@ async def test_body_within_limit_is_accepted_even_when_chunked(relay: Relay) -> 
 
 async def test_slow_body_times_out_with_408(relay: Relay) -> None:
     async with relay(request_timeout_seconds=0.5) as (server, _):
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        try:
-            writer.write(
-                b"POST /alertmanager HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\n"
-                + f"Authorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n".encode() + b'{"version":'
-            )
-            await writer.drain()
-            status_line = await asyncio.wait_for(reader.readline(), timeout=5)
-        finally:
-            writer.close()
-    assert status_line.startswith(b"HTTP/1.1 408")
+        answer = await _raw_exchange(server.port, _POST_HEAD + b'Content-Length: 100\r\n\r\n{"version":')
+    assert answer.startswith(b"HTTP/1.1 408")
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"POST /alertmanager HTTP/1.1\r\nHost: relay\r\n"],
+    ids=["connects-and-says-nothing", "headers-never-finish"],
+)
+async def test_silent_or_slow_headers_are_dropped(relay: Relay, sent: bytes) -> None:
+    async with relay(request_timeout_seconds=0.5) as (server, _):
+        started = asyncio.get_running_loop().time()
+        answer = await _raw_exchange(server.port, sent, within=5)
+        waited = asyncio.get_running_loop().time() - started
+    assert answer == b"" and waited < 3
+
+
+async def test_kept_alive_connection_serves_more_requests(relay: Relay) -> None:
+    # The header deadline must not cut a healthy keep-alive connection between requests.
+    async with relay(request_timeout_seconds=1) as (_, http):
+        first = await http.get("/healthz")
+        await asyncio.sleep(0.6)
+        second = await http.get("/healthz")
+        await asyncio.sleep(0.6)
+        third = await http.get("/healthz")
+    assert first.status_code == second.status_code == third.status_code == 200
 
 
 @pytest.mark.parametrize(
