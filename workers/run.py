@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+from activities.governor import GovernorActivities
 from activities.kubernetes import KubernetesActivities
 from activities.notify import NotifyActivities
 from activities.policy import PolicyActivities
@@ -22,11 +23,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from workers.clients import kubernetes_api_client, postgres_dsn_for
+from workflows.governor import GovernorWorkflow
 from workflows.incident import IncidentWorkflow
 from zerotouch.names import ALL_QUEUES, DATA_QUEUE, KUBERNETES_QUEUE, OBSERVE_QUEUE, WORKFLOWS_QUEUE, queue_for
 from zerotouch.settings import WorkerSettings
 
-WORKFLOWS: list[type] = [IncidentWorkflow]
+WORKFLOWS: list[type] = [IncidentWorkflow, GovernorWorkflow]
 
 
 def _methods(instance: object) -> list[Callable[..., Any]]:
@@ -39,7 +41,9 @@ def _methods(instance: object) -> list[Callable[..., Any]]:
     return found
 
 
-def activities_for(queue: str, settings: WorkerSettings, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
+def activities_for(
+    queue: str, settings: WorkerSettings, http: httpx.AsyncClient, client: Client
+) -> list[Callable[..., Any]]:
     if queue == KUBERNETES_QUEUE:
         return _methods(KubernetesActivities(api_client=kubernetes_api_client(settings)))
     if queue == DATA_QUEUE:
@@ -49,6 +53,7 @@ def activities_for(queue: str, settings: WorkerSettings, http: httpx.AsyncClient
             *_methods(PrometheusActivities(url=settings.prometheus_url)),
             *_methods(NotifyActivities(http=http)),
             *_methods(PolicyActivities(default_path=settings.policy_path)),
+            *_methods(GovernorActivities(client=client)),
         ]
     return []
 
@@ -72,7 +77,7 @@ def build_workers(
         if queue == WORKFLOWS_QUEUE:
             kwargs["workflows"] = WORKFLOWS
         else:
-            kwargs["activities"] = activities_for(queue, settings, http)
+            kwargs["activities"] = activities_for(queue, settings, http, client)
             kwargs["activity_executor"] = executor
             kwargs["max_concurrent_activities"] = settings.max_concurrent_activities
         workers.append(Worker(client, task_queue=queue_for(queue, cluster), **kwargs))

@@ -82,7 +82,7 @@ class IncidentWorkflow:
     async def _respond(self, policy: Policy, ladder: EscalationLadder) -> None:
         """Loop until the incident is over: act while allowed, otherwise wait for people."""
         book = self._book
-        remediation = Remediation(book, policy, self._cluster)
+        remediation = Remediation(book, policy, self._cluster, escalate=ladder.escalate)
         while book.state not in ("aborted", "closed"):
             if book.owner is not None:
                 await workflow.wait_condition(lambda: book.aborted_by is not None or not book.is_firing)
@@ -215,6 +215,7 @@ class IncidentWorkflow:
         book = self._book
         assert book.pending is not None
         book.approved_request = book.pending.request_id
+        book.approved_by = decision.by
         book.note("approval", f"approved {book.pending.what}" + _with_note(decision.note), decision.by)
         book.pending = None
         book.publish()

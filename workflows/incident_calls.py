@@ -11,6 +11,15 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from zerotouch.governor_models import (
+        SIGNAL_REPORT_OUTCOME,
+        GovernorSettings,
+        GrantDecision,
+        GrantRequest,
+        OutcomeReport,
+        governor_id,
+    )
+    from zerotouch.governor_policy import GrantCall
     from zerotouch.models import (
         ActionRequest,
         ActionResult,
@@ -107,3 +116,31 @@ async def send_notification(notification: Notification, cluster: str) -> Notific
         start_to_close_timeout=timedelta(seconds=30),
         retry_policy=ACTION_RETRY,
     )
+
+
+async def get_rollout_status(check: RolloutCheck, cluster: str) -> RolloutStatus:
+    return await workflow.execute_activity(
+        "get_rollout_status",
+        check,
+        task_queue=queue_for(KUBERNETES_QUEUE, cluster),
+        result_type=RolloutStatus,
+        start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=ACTION_RETRY,
+    )
+
+
+async def request_grant(request: GrantRequest, settings: GovernorSettings, cluster: str) -> GrantDecision:
+    """Ask the cluster's Governor (through an activity: workflows cannot send updates)."""
+    return await workflow.execute_activity(
+        "request_grant",
+        GrantCall(cluster=cluster, settings=settings, request=request),
+        task_queue=queue_for(OBSERVE_QUEUE, cluster),
+        result_type=GrantDecision,
+        start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=ACTION_RETRY,
+    )
+
+
+async def report_outcome(report: OutcomeReport, cluster: str) -> None:
+    """Tell the Governor how a granted action ended: it frees the slot and feeds trust and breakers."""
+    await workflow.get_external_workflow_handle(governor_id(cluster)).signal(SIGNAL_REPORT_OUTCOME, report)

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
-from collections.abc import Coroutine
-from datetime import datetime, timedelta
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from zerotouch.governor_models import GrantDecision, GrantRequest, OutcomeReport
+    from zerotouch.governor_policy import requested_replicas
     from zerotouch.models import ActionRecord, ActionRequest, PromQLCheck, PromQLResult, RolloutCheck, RolloutStatus
     from zerotouch.policy import Policy, Runbook, Step
     from zerotouch.triage import Triage, approval_reason, bounds_of, is_forbidden, render_promql
 
 from workflows import incident_calls as calls
+from workflows.incident_grant import GrantRefused, obtain_grant
 from workflows.incident_state import IncidentBook
 
 # Actions whose effect shows in the deployment's rollout, so rollout health verifies them.
@@ -33,13 +35,13 @@ class Outcome(enum.Enum):
 
 
 class Remediation:
-    def __init__(self, book: IncidentBook, policy: Policy, cluster: str) -> None:
+    def __init__(self, book: IncidentBook, policy: Policy, cluster: str, escalate: Callable[[str], None]) -> None:
         self._book = book
         self._cluster = cluster
+        self._escalate = escalate
         self._policy = policy
         self.last_failure = ""
         self._step_index = 0
-        self._last_action_at: datetime | None = None
 
     @property
     def _triage(self) -> Triage:
@@ -58,25 +60,7 @@ class Remediation:
         return self._runbook.steps[self._next_step_index()]
 
     def retry_cooldown(self) -> timedelta:
-        return max(self._runbook.retry_cooldown, self._policy.guardrails.target_cooldown)
-
-    async def _respect_target_cooldown(self) -> bool:
-        """Never act on the same target twice inside the policy's target cooldown (5 min by default).
-
-        Returns False when a human stepped in while waiting.
-        """
-        book = self._book
-        if self._last_action_at is None:
-            return True
-        ready_at = self._last_action_at + self._policy.guardrails.target_cooldown
-        if ready_at <= workflow.now():
-            return True
-        book.note("action", f"target cooldown: next action on {self._triage.target} not before {ready_at:%H:%M:%S}")
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: book.aborted_by is not None or book.owner is not None, timeout=ready_at - workflow.now()
-            )
-        return book.aborted_by is None and book.owner is None
+        return self._runbook.retry_cooldown
 
     def blocker(self) -> str | None:
         """Why automation must not even try, or None."""
@@ -94,37 +78,89 @@ class Remediation:
 
     async def attempt(self) -> Outcome:
         book, triage, step = self._book, self._triage, self._next_step()
-        reason = approval_reason(self._policy, step, triage.confidence)
-        if reason is not None:
-            outcome = await self._await_approval(step, reason)
-            if outcome is not None:
-                return outcome
         if self._policy.mode == "observe":
             book.note("action", f"observe mode: would run {step.action} on {triage.target}; executed nothing")
             self.last_failure = "observe mode: the planned action was recorded, not executed"
             return Outcome.NOT_ACTIONABLE
-        if not await self._respect_target_cooldown():
-            return Outcome.STOPPED
-        self._step_index = self._next_step_index()
-        self._last_action_at = workflow.now()
+        step_index = self._next_step_index()
+        key = self._key(book.attempts + 1)
+        grant_request = await self._grant_request(step, key)
+        try:
+            decision = await obtain_grant(
+                book, self._policy, self._cluster, grant_request, ask_human=self._ask_human, escalate=self._escalate
+            )
+        except GrantRefused as refusal:
+            self.last_failure = str(refusal)
+            if refusal.human:
+                return Outcome.CLEARED if book.aborted_by is None and book.owner is None else Outcome.STOPPED
+            book.note("grant", str(refusal))
+            return Outcome.NOT_ACTIONABLE
+        triage.confidence = decision.confidence
+        self._step_index = step_index
         book.attempts += 1
-        request = self._request(step)
+        request = self._request(step, key, decision.granted_replicas)
         book.set_state("remediating")
         book.note("action", f"attempt {book.attempts}: {step.action} on {triage.target}")
         try:
             result = await calls.apply_action(request, self._cluster)
         except ActivityError as error:
-            return self._action_failed(request, error)
+            outcome = self._action_failed(request, error)
+            await self._report(decision, verified=False, detail=self.last_failure)
+            return outcome
         applied = "already applied" if result.already_applied else "applied"
         self._record(request, applied, result.detail)
         book.note("action", f"{step.action} {applied}: {result.detail}")
         book.set_state("verifying")
         verified, detail = await self._verify(request)
         book.note("verification", ("verified: " if verified else "not verified: ") + detail)
+        await self._report(decision, verified=verified, detail=detail)
         if verified:
             return Outcome.VERIFIED
         self.last_failure = f"verification failed after {step.action}: {detail}"
         return Outcome.FAILED
+
+    def _key(self, attempt: int) -> str:
+        info = workflow.info()
+        # Same key on every retry of this attempt: the activity acts at most once per key.
+        return f"{info.workflow_id}/{info.run_id}/attempt-{attempt}"
+
+    async def _grant_request(self, step: Step, key: str) -> GrantRequest:
+        triage = self._triage
+        local = approval_reason(self._policy, step)
+        current = desired = None
+        if step.action == "scale_deployment" and triage.namespace and triage.deployment:
+            rollout = await calls.get_rollout_status(
+                RolloutCheck(namespace=triage.namespace, deployment=triage.deployment), self._cluster
+            )
+            current = rollout.desired
+            desired = requested_replicas(current, step.params)
+        return GrantRequest(
+            request_id=key,
+            incident_id=self._book.incident_id,
+            runbook=self._runbook.name,
+            alert_class=self._book.labels.get("alertname", ""),
+            action=step.action,
+            namespace=triage.namespace or "",
+            target=triage.deployment or "",
+            risk_class=step.risk_class,
+            risk="approval" if local else self._policy.risk_of(step),
+            labels=dict(self._book.labels),
+            current_replicas=current,
+            desired_replicas=desired,
+        )
+
+    async def _ask_human(self, reason: str) -> str | None:
+        """Pending approval until someone approves (returns who) or it stops mattering (None)."""
+        step = self._next_step()
+        local = approval_reason(self._policy, step)
+        why = reason if not local or local in reason else f"{reason}; {local}"
+        outcome = await self._await_approval(step, why)
+        return self._book.approved_by if outcome is None else None
+
+    async def _report(self, decision: GrantDecision, *, verified: bool, detail: str) -> None:
+        if decision.grant_id:
+            report = OutcomeReport(grant_id=decision.grant_id, verified=verified, detail=detail[:500])
+            await calls.report_outcome(report, self._cluster)
 
     async def _await_approval(self, step: Step, reason: str) -> Outcome | None:
         book = self._book
@@ -143,9 +179,12 @@ class Remediation:
             return Outcome.CLEARED
         return Outcome.STOPPED
 
-    def _request(self, step: Step) -> ActionRequest:
-        triage, info = self._triage, workflow.info()
+    def _request(self, step: Step, key: str, granted_replicas: int | None) -> ActionRequest:
+        triage = self._triage
         template: dict[str, Any] | None = None
+        params = dict(step.params)
+        if step.action == "scale_deployment" and granted_replicas is not None:
+            params = {"replicas": granted_replicas}
         if step.action == "run_job":
             template = self._policy.job_templates[str(step.params["template"])].model_dump(mode="json")
         return ActionRequest(
@@ -153,9 +192,8 @@ class Remediation:
             namespace=triage.namespace or "",
             name=triage.deployment or "",
             pod=triage.pod,
-            params=dict(step.params),
-            # Same key on every retry of this attempt: the activity acts at most once per key.
-            idempotency_key=f"{info.workflow_id}/{info.run_id}/attempt-{self._book.attempts}",
+            params=params,
+            idempotency_key=key,
             incident_id=self._book.incident_id,
             bounds=bounds_of(self._policy),
             job_template=template,

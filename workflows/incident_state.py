@@ -44,6 +44,7 @@ class IncidentBook:
         self.aborted_by: str | None = None
         self.pending: PendingApproval | None = None
         self.approved_request: str | None = None
+        self.approved_by: str | None = None
         self.attempts = 0
         self.allowed_attempts = 0
 

@@ -198,7 +198,7 @@ def _scale(settings: GovernorSettings, request: GrantRequest) -> tuple[int | Non
                                         f"{low_bound}..{high_bound}; a human must scale", False, None)
     if want == current:
         return None, ("scale_step", f"already at {current} replicas; nothing to scale", False, None)
-    got = min(max(want, low), high)
+    got = want
     if (want > current) != (got > current) or got == current:
         code: DecisionCode = "replica_bounds" if not low_bound <= want <= high_bound else "scale_step"
         return None, (code, f"cannot scale from {current} toward {want}: allowed {low}..{high} from here", False, None)

@@ -179,7 +179,13 @@ class Approvers(_Model):
 
 
 class Guardrails(_Model):
+    """Limits the Governor holds across all incidents of a cluster."""
+
     target_cooldown: Duration = timedelta(minutes=5)
+    global_rate_per_minute: int = Field(default=100, ge=1, description="actions per minute, all incidents")
+    max_in_flight_per_namespace: int = Field(default=5, ge=1, description="blast radius")
+    breaker_failures: int = Field(default=3, ge=1, description="failed verifications that open a runbook's breaker")
+    breaker_window: Duration = timedelta(minutes=30)
     min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(default=10, ge=1)
     scale_up_max_factor: float = Field(default=3.0, ge=1.0, description="+200% at most")
@@ -192,6 +198,23 @@ class Guardrails(_Model):
     def _memory(cls, value: str) -> str:
         parse_memory(value)
         return value
+
+
+class Budget(_Model):
+    """Projected monthly cost = nodes x cost_per_node + replicas x cost_per_replica."""
+
+    monthly: float = Field(gt=0, description="monthly budget, e.g. 15 (EUR)")
+    cost_per_node: float = Field(default=0.0, ge=0)
+    cost_per_replica: float = Field(default=0.0, ge=0)
+    notify_at: list[float] = Field(default_factory=lambda: [0.8, 0.9])
+    block_at: float = Field(default=1.0, gt=0, description="refuse scale-ups from this fraction on")
+
+
+class Trust(_Model):
+    """The prior of every runbook's record: a new runbook starts at successes/(successes+failures)."""
+
+    prior_successes: float = Field(default=8.0, gt=0)
+    prior_failures: float = Field(default=1.0, gt=0)
 
 
 class JobTemplate(_Model):
@@ -219,6 +242,11 @@ class Policy(_Model):
     four_eyes: bool = True
     risk: dict[str, Risk] = Field(default_factory=dict)
     guardrails: Guardrails = Field(default_factory=Guardrails)
+    budget: Budget | None = None
+    trust: Trust = Field(default_factory=Trust)
+    preapproved_classes: list[str] = Field(
+        default_factory=list, description="excluded classes (e.g. credential_rotation) that may run alone"
+    )
     job_templates: dict[str, JobTemplate] = Field(default_factory=dict)
     runbooks: list[Runbook] = Field(default_factory=list)
 
@@ -243,7 +271,11 @@ class Policy(_Model):
     def risk_of(self, step: Step) -> Risk:
         """How much a step may do alone: the step's class first, then its action."""
         key = step.risk_class or step.action
-        return self.risk.get(key, DEFAULT_RISK.get(key, "approval"))
+        if key in self.risk:
+            return self.risk[key]
+        if key in self.preapproved_classes:
+            return "auto"
+        return DEFAULT_RISK.get(key, "approval")
 
 
 class PolicyError(ValueError):

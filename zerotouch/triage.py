@@ -78,8 +78,11 @@ def triage(policy: Policy, labels: dict[str, str]) -> Triage:
     return result
 
 
-def approval_reason(policy: Policy, step: Step, confidence: float) -> str | None:
-    """Why a human must approve this step first, or None when it may run alone."""
+def approval_reason(policy: Policy, step: Step) -> str | None:
+    """Why the policy itself wants a human to approve this step, or None.
+
+    Trust (the measured confidence), breakers and the kill switch are the Governor's.
+    """
     if step.approval:
         return f"the policy requires approval for {step.action}"
     risk = policy.risk_of(step)
@@ -87,8 +90,6 @@ def approval_reason(policy: Policy, step: Step, confidence: float) -> str | None
         return f"{step.risk_class or step.action} is not pre-approved for zero-touch"
     if policy.mode == "approve-all":
         return "the policy mode is approve-all"
-    if confidence < policy.confidence_threshold:
-        return f"confidence {confidence:.2f} is below the threshold {policy.confidence_threshold:.2f}"
     return None
 
 

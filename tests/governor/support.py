@@ -12,7 +12,14 @@ from temporalio.worker import Worker
 
 from starters.governor import ensure_governor
 from workflows.governor import GovernorWorkflow
-from zerotouch.governor_models import UPDATE_REQUEST_GRANT, GovernorSettings, GrantDecision, GrantRequest
+from zerotouch.governor_models import (
+    UPDATE_REQUEST_GRANT,
+    UPDATE_SETTINGS,
+    GovernorAck,
+    GovernorSettings,
+    GrantDecision,
+    GrantRequest,
+)
 from zerotouch.names import WORKFLOWS_QUEUE, queue_for
 
 
@@ -34,6 +41,10 @@ async def running_governor(
         try:
             yield cluster, handle
         finally:
+            # Terminating while the worker holds a workflow task leaks a time-skipping lock in the
+            # test server (later sleeps then wait in real time); an update returns only after its
+            # task completed, so the Governor is idle when it is terminated.
+            await handle.execute_update(UPDATE_SETTINGS, settings, result_type=GovernorAck)
             await handle.terminate("test over")
 
 

@@ -42,7 +42,7 @@ async def report(handle: WorkflowHandle[Any, Any], ledger: Ledger, share: float,
         ledger.release(grant_id)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(policy=strategies.settings(), batches=storm(), verified=st.booleans(), small_runs=st.booleans())
 async def test_concurrent_storms_keep_every_invariant(
     time_env: WorkflowEnvironment, policy: GovernorSettings, batches: list[tuple[list[GrantRequest], float, float]],
@@ -55,9 +55,7 @@ async def test_concurrent_storms_keep_every_invariant(
             decisions = await asyncio.gather(*(ask(handle, r) for r in requests))
             ledger.decisions += [(d.decided_at, r, d) for r, d in zip(requests, decisions, strict=True)]
             await report(handle, ledger, share, verified)
-            print("batch", len(requests), share, skip, small_runs, sum(d.granted for d in decisions), flush=True)
             if skip:
-                await asyncio.wait_for(time_env.sleep(timedelta(seconds=skip)), 10)
-                print("slept", flush=True)
+                await time_env.sleep(timedelta(seconds=skip))
     check(ledger)
     assert any(d.granted for _, _, d in ledger.decisions)

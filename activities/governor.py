@@ -1,0 +1,25 @@
+"""The incident's way to ask the cluster's Governor for a grant: an update, sent from an activity.
+
+A workflow cannot send an update to another workflow, so this activity does it with
+a client. It is idempotent by the request's id: a retried call gets the same decision.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.client import Client
+
+from starters.governor import ensure_governor
+from zerotouch.governor_models import UPDATE_REQUEST_GRANT, GrantDecision
+from zerotouch.governor_policy import GrantCall
+
+
+class GovernorActivities:
+    def __init__(self, *, client: Client) -> None:
+        self._client = client
+
+    @activity.defn(name="request_grant")
+    async def request_grant(self, call: GrantCall) -> GrantDecision:
+        """Start the Governor if it is not running, then ask it; the decision is its to make."""
+        handle = await ensure_governor(self._client, call.cluster, call.settings)
+        return await handle.execute_update(UPDATE_REQUEST_GRANT, call.request, result_type=GrantDecision)

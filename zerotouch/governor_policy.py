@@ -1,0 +1,58 @@
+"""The Governor's settings, read off the policy, so one file configures every limit."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel
+
+from zerotouch.governor_models import GovernorSettings, GrantRequest
+from zerotouch.policy import Policy
+
+
+def governor_settings(policy: Policy) -> GovernorSettings:
+    guard, budget = policy.guardrails, policy.budget
+    return GovernorSettings(
+        target_cooldown=guard.target_cooldown,
+        global_rate_per_minute=guard.global_rate_per_minute,
+        max_in_flight_per_namespace=guard.max_in_flight_per_namespace,
+        breaker_failures=guard.breaker_failures,
+        breaker_window=guard.breaker_window,
+        min_replicas=guard.min_replicas,
+        max_replicas=guard.max_replicas,
+        scale_up_max_factor=guard.scale_up_max_factor,
+        scale_down_min_factor=guard.scale_down_min_factor,
+        monthly_budget=budget.monthly if budget else None,
+        cost_per_node=budget.cost_per_node if budget else 0.0,
+        cost_per_replica=budget.cost_per_replica if budget else 0.0,
+        budget_notify_at=list(budget.notify_at) if budget else [0.8, 0.9],
+        budget_block_at=budget.block_at if budget else 1.0,
+        confidence_threshold=policy.confidence_threshold,
+        trust_prior_successes=policy.trust.prior_successes,
+        trust_prior_failures=policy.trust.prior_failures,
+        preapproved_classes=list(policy.preapproved_classes),
+    )
+
+
+class GrantCall(BaseModel):
+    """Input of the `request_grant` activity: which Governor, its settings if it must start, the request."""
+
+    cluster: str = ""
+    settings: GovernorSettings
+    request: GrantRequest
+
+
+def requested_replicas(current: int, params: dict[str, float | int | str]) -> int | None:
+    """What a scale step asks for before any bound; the Governor clamps it, the activity checks again."""
+    for name in ("replicas", "factor", "delta"):
+        value = params.get(name)
+        if value in (None, ""):
+            continue
+        number = float(value)
+        if name == "replicas":
+            return int(number)
+        if name == "factor":
+            raw = max(current, 1) * number
+            return math.ceil(raw) if number >= 1 else math.floor(raw)
+        return current + int(number)
+    return None
