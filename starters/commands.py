@@ -13,6 +13,7 @@ from typing import Any
 from temporalio.client import Client
 
 from starters import steer
+from starters.governor import GovernorError
 from starters.statedir import StateDir
 from workers.clients import KubernetesUnconfigured
 from zerotouch.policy import PolicyError, load_policy, policy_schema
@@ -100,6 +101,39 @@ async def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _governor_command(args: argparse.Namespace) -> int:
+    from starters import governor
+    from zerotouch.durations import parse_duration
+    from zerotouch.governor_policy import governor_settings
+    from zerotouch.settings import default_policy_path
+
+    client = await _client(args)
+    # Pausing must work before the first incident ever started the Governor.
+    settings = governor_settings(load_policy(args.policy or default_policy_path()))
+    await governor.ensure_governor(client, args.cluster, settings)
+    if args.command == "trust":
+        rows = await governor.trust_table(client, args.cluster)
+        if args.json:
+            _print_json([row.model_dump(mode="json") for row in rows])
+        else:
+            print(governor.render_trust(rows))
+        return 0
+    if args.command == "governor":
+        state = await governor.governor_status(client, args.cluster)
+        print(state.model_dump_json(indent=2) if args.json else governor.render_status(state))
+        return 0
+    if args.command == "pause":
+        ack = await governor.pause(client, args.cluster, args.by, args.reason, parse_duration(args.duration))
+    elif args.command == "resume":
+        ack = await governor.resume(client, args.cluster, args.by, args.note)
+    elif args.command == "mode":
+        ack = await governor.set_mode(client, args.cluster, args.mode, args.by, args.reason)
+    else:
+        ack = await governor.close_breaker(client, args.cluster, args.runbook, args.by, args.note)
+    print(ack.message)
+    return 0
+
+
 def _stop_on_signals(stop: asyncio.Event) -> None:
     import signal
 
@@ -168,6 +202,7 @@ _ASYNC: dict[str, Command] = {
     "worker": _worker,
     "relay": _relay,
     "up": _up,
+    **dict.fromkeys(("pause", "resume", "mode", "close-breaker", "trust", "governor"), _governor_command),
 }
 _SYNC: dict[str, Callable[[argparse.Namespace], int]] = {"fire": _fire, "sandbox": _sandbox, "policy": _policy}
 
@@ -177,7 +212,7 @@ def dispatch(args: argparse.Namespace) -> int:
         if args.command in _SYNC:
             return _SYNC[args.command](args)
         return asyncio.run(_ASYNC[args.command](args))
-    except (PolicyError, steer.SteerError, UsageError, ValueError, KubernetesUnconfigured) as error:
+    except (PolicyError, steer.SteerError, UsageError, ValueError, KubernetesUnconfigured, GovernorError) as error:
         print(f"zerotouch {args.command}: {error}", file=sys.stderr)
         return 2 if isinstance(error, UsageError | PolicyError) else 1
     except KeyboardInterrupt:
