@@ -9,7 +9,7 @@ logic lives in `zerotouch.guardrails`, this file only routes and keeps history s
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -57,20 +57,22 @@ class GovernorWorkflow:
         while not self._history_full():
             # Sleep until the pause expires (to journal it) or something changes; decisions
             # compare against workflow.now() anyway, so the timer only makes the expiry visible.
-            seen = self._pause_version
             pause = guardrails.paused(self._book, workflow.now())
             try:
                 await workflow.wait_condition(
-                    lambda: self._history_full() or self._pause_version != seen,
+                    self._wake_on_change(self._pause_version),
                     timeout=pause.until - workflow.now() if pause else None,
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 guardrails.expire_pause(self._book, workflow.now())
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
             GovernorInput(settings=self._settings, cluster=self._cluster, book=self._book,
                           continue_as_new_after=self._run_limit)
         )
+
+    def _wake_on_change(self, seen: int) -> Callable[[], bool]:
+        return lambda: self._history_full() or self._pause_version != seen
 
     def _history_full(self) -> bool:
         return self._handled >= self._run_limit or workflow.info().is_continue_as_new_suggested()

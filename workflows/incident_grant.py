@@ -65,7 +65,7 @@ async def obtain_grant(
             wait = timedelta(seconds=max(1.0, decision.retry_after_seconds or 30.0))
             book.note("grant", f"{_WHAT[decision.code]}: {decision.reason}; asking again in {format_duration(wait)}")
             if decision.code == "paused":
-                escalate(f"automation paused: {decision.reason}")
+                escalate(decision.reason)
                 book.set_state("escalated")
             if not await _wait(book, wait):
                 raise GrantRefused("a human stepped in while waiting for the Governor", human=True)

@@ -16,7 +16,14 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.governor_policy import requested_replicas
     from zerotouch.models import ActionRecord, ActionRequest, PromQLCheck, PromQLResult, RolloutCheck, RolloutStatus
     from zerotouch.policy import Policy, Runbook, Step
-    from zerotouch.triage import Triage, approval_reason, bounds_of, is_forbidden, render_promql
+    from zerotouch.triage import (
+        Triage,
+        approval_reason,
+        bounds_of,
+        is_forbidden,
+        mandatory_escalation,
+        render_promql,
+    )
 
 from workflows import incident_calls as calls
 from workflows.incident_grant import GrantRefused, obtain_grant
@@ -74,7 +81,7 @@ class Remediation:
             return "the runbook says to escalate"
         if is_forbidden(self._policy, step):
             return f"the policy never allows {step.risk_class or step.action}"
-        return None
+        return mandatory_escalation(self._policy, self._book.labels, step)
 
     async def attempt(self) -> Outcome:
         book, triage, step = self._book, self._triage, self._next_step()

@@ -110,7 +110,7 @@ class GrantDecision(BaseModel):
     granted_replicas: int | None = Field(default=None, description="replicas to apply: the request clamped")
     notifications: list[str] = Field(default_factory=list)
     approved_by: str | None = None
-    decided_at: datetime | None = None
+    decided_at: datetime
 
 
 class JournalEntry(BaseModel):

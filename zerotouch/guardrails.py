@@ -198,7 +198,7 @@ def _scale(settings: GovernorSettings, request: GrantRequest) -> tuple[int | Non
                                         f"{low_bound}..{high_bound}; a human must scale", False, None)
     if want == current:
         return None, ("scale_step", f"already at {current} replicas; nothing to scale", False, None)
-    got = want
+    got = min(max(want, low), high)
     if (want > current) != (got > current) or got == current:
         code: DecisionCode = "replica_bounds" if not low_bound <= want <= high_bound else "scale_step"
         return None, (code, f"cannot scale from {current} toward {want}: allowed {low}..{high} from here", False, None)
@@ -313,8 +313,7 @@ def _forget(book: GovernorBook, settings: GovernorSettings, now: datetime) -> No
     horizon = now - settings.idempotency_window
     while book.granted:
         first = next(iter(book.granted))
-        at = book.granted[first].decided_at
-        if at is not None and at > horizon:
+        if book.granted[first].decided_at > horizon:
             break
         del book.granted[first]
     for grant_id in [g for g, r in book.in_flight.items() if r.granted_at <= horizon]:

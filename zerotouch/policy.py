@@ -200,6 +200,22 @@ class Guardrails(_Model):
         return value
 
 
+class EscalateWhen(_Model):
+    """The seeds' mandatory escalation conditions beyond failed recovery and low confidence."""
+
+    data_consistency_actions: list[str] = Field(
+        default_factory=list, description="actions that risk data consistency: never run unattended"
+    )
+    protected_services: list[str] = Field(
+        default_factory=lambda: ["auth", "billing"],
+        description="services whose incidents go to a human (matched on service/app/deployment/namespace)",
+    )
+    security_labels: dict[str, str] = Field(
+        default_factory=lambda: {"security_incident": "*", "category": "security"},
+        description="label=value that marks a security signal; '*' matches any value",
+    )
+
+
 class Budget(_Model):
     """Projected monthly cost = nodes x cost_per_node + replicas x cost_per_replica."""
 
@@ -243,6 +259,7 @@ class Policy(_Model):
     risk: dict[str, Risk] = Field(default_factory=dict)
     guardrails: Guardrails = Field(default_factory=Guardrails)
     budget: Budget | None = None
+    escalate_when: EscalateWhen = Field(default_factory=EscalateWhen)
     trust: Trust = Field(default_factory=Trust)
     preapproved_classes: list[str] = Field(
         default_factory=list, description="excluded classes (e.g. credential_rotation) that may run alone"

@@ -112,3 +112,22 @@ def bounds_of(policy: Policy) -> ActionBounds:
 def render_promql(expression: str, namespace: str | None, deployment: str | None) -> str:
     """Fill the ``{namespace}``/``{deployment}`` placeholders with already-validated names."""
     return expression.replace("{namespace}", namespace or "").replace("{deployment}", deployment or "")
+
+
+_SERVICE_LABELS = ("service", "app", "deployment", "namespace")
+
+
+def mandatory_escalation(policy: Policy, labels: dict[str, str], step: Step) -> str | None:
+    """The seeds' conditions that stop automation whatever the runbook says, or None."""
+    conditions = policy.escalate_when
+    for name, wanted in conditions.security_labels.items():
+        value = labels.get(name)
+        if value and (wanted == "*" or value == wanted):
+            return f"security signal present (label {name}={value})"
+    for name in _SERVICE_LABELS:
+        value = labels.get(name, "")
+        if value and value in conditions.protected_services:
+            return f"a protected service is affected ({name}={value}: auth and billing go to a human)"
+    if step.action in conditions.data_consistency_actions:
+        return f"{step.action} risks data consistency; the policy wants a human"
+    return None

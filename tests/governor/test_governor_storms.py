@@ -42,7 +42,9 @@ async def report(handle: WorkflowHandle[Any, Any], ledger: Ledger, share: float,
         ledger.release(grant_id)
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.reuse, Phase.generate])
+# Few examples, no shrinking: each one is a real workflow taking hundreds of updates.
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck),
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(policy=strategies.settings(), batches=storm(), verified=st.booleans(), small_runs=st.booleans())
 async def test_concurrent_storms_keep_every_invariant(
     time_env: WorkflowEnvironment, policy: GovernorSettings, batches: list[tuple[list[GrantRequest], float, float]],

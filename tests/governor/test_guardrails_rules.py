@@ -47,7 +47,8 @@ def test_adr_budget_example_notifies_at_80_and_90_and_blocks_the_fourth_node() -
 
 @pytest.mark.parametrize(("current", "desired", "granted", "code"), [
     (2, 4, 4, "granted"), (2, 20, 6, "granted"), (8, 20, 10, "granted"), (10, 12, None, "replica_bounds"),
-    (6, 1, 3, "granted"), (1, 0, None, "replica_bounds"), (4, 1, 2, "granted"), (3, 3, None, "scale_step"), (0, 5, 3, "granted"),
+    (6, 1, 3, "granted"), (1, 0, None, "replica_bounds"), (4, 1, 2, "granted"), (3, 3, None, "scale_step"),
+    (0, 5, 3, "granted"),
     (30, 5, None, "replica_bounds"),
 ])
 def test_replicas_are_clamped_into_bounds_and_one_step(current: int, desired: int, granted: int | None,
@@ -69,7 +70,7 @@ def test_pause_refuses_until_it_expires_and_resume_ends_it_early() -> None:
     guardrails.resume(book, ResumeInput(by="bob"), NOW + timedelta(hours=1))
     assert guardrails.why_not_resume(book, NOW + timedelta(hours=1)) == "automation is not paused; nothing to resume"
     assert guardrails.decide(book, settings, ask(2), NOW + timedelta(hours=1)).granted
-    assert [e.what for e in book.journal] == ["paused", "paused", "resumed", ], "who paused and resumed is kept"
+    assert [e.what for e in book.journal] == ["paused", "paused", "resumed"], "who paused and resumed is kept"
 
 
 def test_a_human_approval_lifts_gates_but_never_hard_limits() -> None:

@@ -1,0 +1,165 @@
+"""Guardrails seen from an incident: kill switch, observe mode, breaker, trust, mandatory escalations."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from starters import governor
+from tests.support.zt import alert, open_incident, replay_and_record, running_workers, wait_for
+from tests.workflows.policies import make_policy
+from workflows.incident import IncidentWorkflow
+from zerotouch.governor_policy import governor_settings
+from zerotouch.models import AbortInput, ApproveInput
+from zerotouch.policy import Policy
+from zerotouch.sandbox import SandboxCluster
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxCluster]:
+    cluster = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=0.05)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster() -> str:
+    return f"g{uuid.uuid4().hex[:8]}"
+
+
+def restart_once_policy(**overrides: Any) -> Policy:
+    runbook = {
+        "name": "restart-crashlooping",
+        "match": {"alertname": ["KubePodCrashLooping"]},
+        "steps": [{"action": "restart_deployment"}],
+        "verify": {"hold_for": "200ms", "timeout": "2s"},
+        "max_attempts": 1,
+    }
+    return make_policy(runbooks=[runbook], **{"escalation": {}, **overrides})
+
+
+def restarts(sandbox: SandboxCluster, name: str = "web") -> int:
+    return len(sandbox.actions(namespace="shop", name=name, kind="restart"))
+
+
+async def test_kill_switch_escalates_instead_of_acting_until_it_expires(
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str
+) -> None:
+    policy = restart_once_policy()
+    client = time_env.client
+    sandbox.inject("crashloop", namespace="shop", deployment="web")
+    async with running_workers(client, cluster, kubernetes_url=sandbox.url):
+        await governor.ensure_governor(client, cluster, governor_settings(policy))
+        await governor.pause(client, cluster, "alice", "deploy freeze", timedelta(minutes=30))
+        handle = await open_incident(client, cluster, alert("KubePodCrashLooping", namespace="shop",
+                                                            deployment="web"), policy)
+        status = await wait_for(
+            handle, lambda s: s.state == "escalated" and any("kill switch" in e.message for e in s.timeline)
+        )
+        assert restarts(sandbox) == 0 and not status.frozen
+        assert any("automation paused" in e.message or "kill switch" in e.message for e in status.timeline)
+        await time_env.sleep(timedelta(minutes=31))  # the pause expires by itself
+        await wait_for(handle, lambda s: s.state == "resolved")
+        final = await handle.result()
+    assert restarts(sandbox) == 1 and final.state == "resolved"
+    await replay_and_record(handle, "kill-switch-then-act")
+
+
+async def test_observe_mode_records_the_plan_and_touches_nothing(
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str
+) -> None:
+    sandbox.inject("crashloop", namespace="shop", deployment="web")
+    async with running_workers(time_env.client, cluster, kubernetes_url=sandbox.url):
+        handle = await open_incident(time_env.client, cluster, alert("KubePodCrashLooping", namespace="shop",
+                                                                     deployment="web"),
+                                     restart_once_policy(mode="observe"))
+        status = await wait_for(handle, lambda s: s.state == "escalated")
+        await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="observed enough"))
+        await handle.result()
+    assert any("would run restart_deployment on shop/web" in e.message for e in status.timeline)
+    assert sandbox.actions() == [], "observe mode never touches the cluster"
+
+
+async def test_breaker_opens_after_failures_and_the_next_incident_waits_for_approval(
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str
+) -> None:
+    policy = restart_once_policy(guardrails={"breaker_failures": 2, "target_cooldown": "1s"},
+                                 trust={"prior_successes": 50, "prior_failures": 1})
+    client = time_env.client
+    sandbox.inject("unfixable", namespace="shop", deployment="web")
+    async with running_workers(client, cluster, kubernetes_url=sandbox.url):
+        for number in range(2):
+            handle = await open_incident(client, cluster, alert("KubePodCrashLooping", namespace="shop",
+                                                                deployment="web", n=str(number)), policy)
+            await wait_for(handle, lambda s: s.state == "escalated" and s.attempts == 1)
+            # Not awaiting the result: that would let the test server skip time past the breaker window.
+            await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="next"))
+        state = await governor.governor_status(client, cluster)
+        assert any(b.open for b in state.breakers), state
+        third = await open_incident(client, cluster, alert("KubePodCrashLooping", namespace="shop",
+                                                           deployment="web", n="3"), policy)
+        status = await wait_for(third, lambda s: s.state == "awaiting_approval")
+        assert "breaker" in status.pending_approval.reason  # type: ignore[union-attr]
+        assert restarts(sandbox) == 2
+        await third.execute_update(IncidentWorkflow.approve, ApproveInput(by="bob"))
+        await wait_for(third, lambda s: s.attempts == 1 and s.state == "escalated")
+        await third.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="done"))
+    assert restarts(sandbox) == 3
+
+
+async def test_a_runbook_that_keeps_failing_loses_trust_and_asks_for_approval(
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str
+) -> None:
+    policy = restart_once_policy(guardrails={"breaker_failures": 10, "target_cooldown": "1s"})
+    client = time_env.client
+    sandbox.inject("unfixable", namespace="shop", deployment="web")
+    async with running_workers(client, cluster, kubernetes_url=sandbox.url):
+        confidences = []
+        for number in range(10):
+            handle = await open_incident(client, cluster, alert("KubePodCrashLooping", namespace="shop",
+                                                                deployment="web", n=str(number)), policy)
+            status = await wait_for(handle, lambda s: s.state in ("escalated", "awaiting_approval"))
+            await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="next"))
+            if status.state == "awaiting_approval":
+                assert "confidence" in status.pending_approval.reason  # type: ignore[union-attr]
+                break
+            confidences.append(status.confidence)
+        else:
+            raise AssertionError(f"trust never dropped: {confidences}")
+        rows = await governor.trust_table(client, cluster)
+    assert confidences == sorted(confidences, reverse=True) and len(confidences) >= 1
+    row = next(r for r in rows if r.runbook == "restart-crashlooping")
+    assert row.failures == len(confidences) and row.level == "approval"
+
+
+@pytest.mark.parametrize(
+    ("labels", "overrides", "expected"),
+    [
+        ({"service": "billing"}, {}, "protected service"),
+        ({"security_incident": "CVE-2026-0001"}, {}, "security signal"),
+        ({}, {"escalate_when": {"data_consistency_actions": ["restart_deployment"]}}, "data consistency"),
+    ],
+    ids=["auth-or-billing", "security-signal", "data-consistency"],
+)
+async def test_mandatory_escalations_stop_automation_and_freeze(
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str,
+    labels: dict[str, str], overrides: dict[str, Any], expected: str,
+) -> None:
+    async with running_workers(time_env.client, cluster, kubernetes_url=sandbox.url):
+        handle = await open_incident(time_env.client, cluster, alert("KubePodCrashLooping", namespace="shop",
+                                                                     deployment="web", **labels),
+                                     restart_once_policy(**overrides))
+        status = await wait_for(handle, lambda s: s.state == "escalated")
+        await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="seen"))
+        await handle.result()
+    assert status.frozen and expected in status.timeline[-1].message or any(
+        expected in e.message for e in status.timeline)
+    assert sandbox.actions() == []
