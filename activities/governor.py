@@ -9,17 +9,22 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client
 
-from starters.governor import ensure_governor
-from zerotouch.governor_models import UPDATE_REQUEST_GRANT, GrantDecision
+from starters.governor import ensure_governor, update_settings
+from zerotouch.governor_models import UPDATE_REQUEST_GRANT, GovernorSettings, GrantDecision
 from zerotouch.governor_policy import GrantCall
 
 
 class GovernorActivities:
     def __init__(self, *, client: Client) -> None:
         self._client = client
+        # Settings this process last gave each cluster's Governor: a changed policy is pushed once.
+        self._pushed: dict[str, GovernorSettings] = {}
 
     @activity.defn(name="request_grant")
     async def request_grant(self, call: GrantCall) -> GrantDecision:
         """Start the Governor if it is not running, then ask it; the decision is its to make."""
         handle = await ensure_governor(self._client, call.cluster, call.settings)
+        if self._pushed.get(call.cluster) != call.settings:
+            await update_settings(self._client, call.cluster, call.settings)
+            self._pushed[call.cluster] = call.settings
         return await handle.execute_update(UPDATE_REQUEST_GRANT, call.request, result_type=GrantDecision)

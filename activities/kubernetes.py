@@ -35,7 +35,14 @@ from activities.kubernetes_actions import (
 )
 from activities.kubernetes_rollout import hold_healthy, rollout_status
 from zerotouch.k8s_names import InvalidName, require_namespace, require_object_name
-from zerotouch.models import ActionRequest, ActionResult, RolloutCheck, RolloutStatus
+from zerotouch.models import (
+    ActionRequest,
+    ActionResult,
+    ClusterUsage,
+    ClusterUsageRequest,
+    RolloutCheck,
+    RolloutStatus,
+)
 
 # A conflict usually means the controller just wrote status; re-reading at once is cheap.
 CONFLICT_ATTEMPTS = 3
@@ -190,6 +197,12 @@ class KubernetesActivities:
     def get_rollout_status(self, check: RolloutCheck) -> RolloutStatus:
         """One look at the deployment's rollout, no waiting."""
         return self._rollout(check)
+
+    @activity.defn(name="get_cluster_usage")
+    def get_cluster_usage(self, _request: ClusterUsageRequest) -> ClusterUsage:
+        """How many nodes the cluster has: the budget prices scale-ups by it."""
+        nodes = self._call(self._core.list_node, what="nodes")
+        return ClusterUsage(nodes=len(nodes.get("items") or []))
 
     @activity.defn(name="wait_for_rollout")
     def wait_for_rollout(self, check: RolloutCheck) -> RolloutStatus:

@@ -6,6 +6,7 @@ against `governor-<cluster>` does the same.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from zerotouch.governor_models import (
     QUERY_GOVERNOR_STATUS,
     UPDATE_CLOSE_BREAKER,
     UPDATE_PAUSE,
+    UPDATE_REQUEST_GRANT,
     UPDATE_RESUME,
     UPDATE_SET_MODE,
     UPDATE_SETTINGS,
@@ -27,6 +29,8 @@ from zerotouch.governor_models import (
     GovernorInput,
     GovernorSettings,
     GovernorStatus,
+    GrantDecision,
+    GrantRequest,
     ModeInput,
     PauseInput,
     ResumeInput,
@@ -65,6 +69,31 @@ async def _update(client: Client, cluster: str, name: str, argument: BaseModel) 
         if error.status == RPCStatusCode.NOT_FOUND:
             raise GovernorError(_not_running(cluster)) from None
         raise
+
+
+_TRANSIENT = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE)
+
+
+async def execute_grant(
+    handle: WorkflowHandle[Any, Any], request: GrantRequest, *, attempts: int = 30
+) -> GrantDecision:
+    """Ask for a grant, retrying while the server refuses for a moment.
+
+    The server answers RESOURCE_EXHAUSTED while the Governor is closing for continue-as-new
+    or has too many updates in flight, and UNAVAILABLE ("update was aborted") when the run
+    closed under an admitted update; all pass within milliseconds. A retry is safe because a
+    granted request_id returns its grant again and never takes a second one.
+    """
+    delay = 0.02
+    for attempt in range(attempts):
+        try:
+            return await handle.execute_update(UPDATE_REQUEST_GRANT, request, result_type=GrantDecision)
+        except RPCError as error:
+            if error.status not in _TRANSIENT or attempt == attempts - 1:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
+    raise AssertionError("unreachable")
 
 
 def _not_running(cluster: str) -> str:

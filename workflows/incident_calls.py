@@ -23,6 +23,8 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.models import (
         ActionRequest,
         ActionResult,
+        ClusterUsage,
+        ClusterUsageRequest,
         Notification,
         NotificationResult,
         PolicyRequest,
@@ -124,6 +126,17 @@ async def get_rollout_status(check: RolloutCheck, cluster: str) -> RolloutStatus
         check,
         task_queue=queue_for(KUBERNETES_QUEUE, cluster),
         result_type=RolloutStatus,
+        start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=ACTION_RETRY,
+    )
+
+
+async def get_cluster_usage(cluster: str) -> ClusterUsage:
+    return await workflow.execute_activity(
+        "get_cluster_usage",
+        ClusterUsageRequest(),
+        task_queue=queue_for(KUBERNETES_QUEUE, cluster),
+        result_type=ClusterUsage,
         start_to_close_timeout=timedelta(seconds=30),
         retry_policy=ACTION_RETRY,
     )

@@ -52,6 +52,8 @@ async def obtain_grant(
     base_id = request.request_id
     for ask in range(1, _MAX_ASKS + 1):
         decision = await calls.request_grant(request, settings, cluster)
+        for notice in decision.notifications:
+            book.note("budget", notice)
         if decision.granted:
             book.note("grant", f"granted by the Governor ({decision.reason})")
             return decision

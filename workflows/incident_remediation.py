@@ -134,13 +134,15 @@ class Remediation:
     async def _grant_request(self, step: Step, key: str) -> GrantRequest:
         triage = self._triage
         local = approval_reason(self._policy, step)
-        current = desired = None
+        current = desired = nodes = None
         if step.action == "scale_deployment" and triage.namespace and triage.deployment:
             rollout = await calls.get_rollout_status(
                 RolloutCheck(namespace=triage.namespace, deployment=triage.deployment), self._cluster
             )
             current = rollout.desired
             desired = requested_replicas(current, step.params)
+            if self._policy.budget is not None:
+                nodes = (await calls.get_cluster_usage(self._cluster)).nodes
         return GrantRequest(
             request_id=key,
             incident_id=self._book.incident_id,
@@ -154,6 +156,8 @@ class Remediation:
             labels=dict(self._book.labels),
             current_replicas=current,
             desired_replicas=desired,
+            current_nodes=nodes,
+            projected_nodes=nodes,
         )
 
     async def _ask_human(self, reason: str) -> str | None:

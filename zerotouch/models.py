@@ -167,6 +167,14 @@ class RolloutStatus(BaseModel):
     detail: str = ""
 
 
+class ClusterUsageRequest(BaseModel):
+    """What the budget check needs to know about the cluster (nothing to ask yet)."""
+
+
+class ClusterUsage(BaseModel):
+    nodes: int = Field(ge=0)
+
+
 class PromQLCheck(BaseModel):
     expression: str
     hold_for_seconds: float = 10.0

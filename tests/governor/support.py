@@ -10,10 +10,9 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from starters.governor import ensure_governor
+from starters.governor import ensure_governor, execute_grant
 from workflows.governor import GovernorWorkflow
 from zerotouch.governor_models import (
-    UPDATE_REQUEST_GRANT,
     UPDATE_SETTINGS,
     GovernorAck,
     GovernorSettings,
@@ -49,4 +48,4 @@ async def running_governor(
 
 
 async def ask(handle: WorkflowHandle[Any, Any], request: GrantRequest) -> GrantDecision:
-    return await handle.execute_update(UPDATE_REQUEST_GRANT, request, result_type=GrantDecision)
+    return await execute_grant(handle, request)

@@ -61,3 +61,21 @@ async def test_concurrent_storms_keep_every_invariant(
                 await time_env.sleep(timedelta(seconds=skip))
     check(ledger)
     assert any(d.granted for _, _, d in ledger.decisions)
+
+
+async def test_storm_across_continue_as_new_on_the_dev_server(dev_env: WorkflowEnvironment) -> None:
+    """The real server hands updates that race a continue-as-new to the next run; none is lost or doubled."""
+    policy = GovernorSettings(global_rate_per_minute=40, max_in_flight_per_namespace=30)
+    requests = [
+        GrantRequest(request_id=f"req-{i % 250}", runbook="restart", action="restart_deployment",
+                     namespace=strategies.NAMESPACES[i % 3], target=f"web-{i % 250}")
+        for i in range(300)
+    ]
+    ledger = Ledger(policy, ordered=False)
+    async with running_governor(dev_env.client, policy, continue_as_new_after=20) as (_, handle):
+        decisions = await asyncio.gather(*(ask(handle, r) for r in requests))
+        ledger.decisions += [(d.decided_at, r, d) for r, d in zip(requests, decisions, strict=True)]
+        runs = [e async for e in dev_env.client.list_workflows(f'WorkflowId="{handle.id}"')]
+    check(ledger)
+    assert len(ledger.first_grants()) == 40, "the rate limit, exactly, across all runs"
+    assert len(runs) > 5, "the storm spanned several runs"

@@ -163,3 +163,41 @@ async def test_mandatory_escalations_stop_automation_and_freeze(
     assert status.frozen
     assert any(expected in e.message for e in status.timeline), [e.message for e in status.timeline]
     assert sandbox.actions() == []
+
+
+def lag_policy(monthly: float) -> Policy:
+    runbook = {
+        "name": "scale-consumers-on-lag",
+        "match": {"alertname": ["KafkaConsumerLagHigh"]},
+        "target": {"deployment_label": "consumergroup"},
+        "steps": [{"action": "scale_deployment", "params": {"factor": 2}}],
+        "verify": {"hold_for": "200ms", "timeout": "3s"},
+        "max_attempts": 1,
+    }
+    # The ADR's example: a EUR 15 monthly budget, EUR 4.50 per node; the sandbox runs 3 nodes (EUR 13.50).
+    return make_policy(runbooks=[runbook], escalation={},
+                       budget={"monthly": monthly, "cost_per_node": 4.50, "notify_at": [0.8, 0.9]})
+
+
+async def test_budget_notifies_at_80_and_90_percent_and_blocks_scale_ups_at_100(
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str
+) -> None:
+    fired = alert("KafkaConsumerLagHigh", namespace="shop", consumergroup="email-worker")
+    sandbox.inject("overload", namespace="shop", deployment="email-worker")
+    async with running_workers(time_env.client, cluster, kubernetes_url=sandbox.url):
+        handle = await open_incident(time_env.client, cluster, fired, lag_policy(15.0))
+        status = await wait_for(handle, lambda s: s.state == "resolved")
+        await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="done"))
+        budget_notes = [e.message for e in status.timeline if e.kind == "budget"]
+        assert len(budget_notes) == 2 and "80%" in budget_notes[0] and "90%" in budget_notes[1], budget_notes
+        assert "€13.50" in budget_notes[0]
+        assert len(sandbox.actions(namespace="shop", name="email-worker", kind="scale")) == 1
+
+        # A budget smaller than what three nodes cost: no scale-up is granted (the cooldown passes first).
+        await time_env.sleep(timedelta(minutes=6))
+        tight = await open_incident(time_env.client, cluster, fired, lag_policy(12.0),
+                                    incident_id=f"incident-tight-{cluster}")
+        refused = await wait_for(tight, lambda s: s.state == "escalated")
+        await tight.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="done"))
+    assert any("budget" in e.message and "blocked" in e.message for e in refused.timeline), refused.timeline
+    assert len(sandbox.actions(namespace="shop", name="email-worker", kind="scale")) == 1
