@@ -75,7 +75,7 @@ _TRANSIENT = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE)
 
 
 async def execute_grant(
-    handle: WorkflowHandle[Any, Any], request: GrantRequest, *, attempts: int = 30
+    handle: WorkflowHandle[Any, Any], request: GrantRequest, *, attempts: int = 60
 ) -> GrantDecision:
     """Ask for a grant, retrying while the server refuses for a moment.
 
@@ -92,7 +92,7 @@ async def execute_grant(
             if error.status not in _TRANSIENT or attempt == attempts - 1:
                 raise
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 1.0)
+        delay = min(delay * 2, 0.25)
     raise AssertionError("unreachable")
 
 

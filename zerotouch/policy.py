@@ -260,6 +260,13 @@ class Policy(_Model):
     guardrails: Guardrails = Field(default_factory=Guardrails)
     budget: Budget | None = None
     escalate_when: EscalateWhen = Field(default_factory=EscalateWhen)
+    user_impact: dict[Severity, str] = Field(
+        default_factory=lambda: {
+            "P0": "all users affected", "P1": "many users affected", "P2": "some users see errors or delays",
+            "P3": "few users affected", "P4": "no user-visible impact",
+        },
+        description="the user-impact estimate recorded in the ledger, by severity",
+    )
     trust: Trust = Field(default_factory=Trust)
     preapproved_classes: list[str] = Field(
         default_factory=list, description="excluded classes (e.g. credential_rotation) that may run alone"
