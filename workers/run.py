@@ -13,15 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
 from activities.governor import GovernorActivities
 from activities.kubernetes import KubernetesActivities
 from activities.notify import NotifyActivities
 from activities.policy import PolicyActivities
 from activities.postgres import PostgresActivities
 from activities.prometheus import PrometheusActivities
-from temporalio.client import Client
-from temporalio.worker import Worker
-
 from workers.clients import kubernetes_api_client, postgres_dsn_for
 from workflows.governor import GovernorWorkflow
 from workflows.incident import IncidentWorkflow
