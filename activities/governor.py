@@ -9,8 +9,8 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client
 
-from starters.governor import ensure_governor, update_settings
-from zerotouch.governor_models import UPDATE_REQUEST_GRANT, GovernorSettings, GrantDecision
+from starters.governor import ensure_governor, execute_grant, update_settings
+from zerotouch.governor_models import GovernorSettings, GrantDecision
 from zerotouch.governor_policy import GrantCall
 
 
@@ -27,4 +27,5 @@ class GovernorActivities:
         if self._pushed.get(call.cluster) != call.settings:
             await update_settings(self._client, call.cluster, call.settings)
             self._pushed[call.cluster] = call.settings
-        return await handle.execute_update(UPDATE_REQUEST_GRANT, call.request, result_type=GrantDecision)
+        # Retries updates the server drops while the Governor continues as new (temporalio/temporal#6375).
+        return await execute_grant(handle, call.request)

@@ -11,7 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -75,22 +80,30 @@ _TRANSIENT = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE)
 
 
 async def execute_grant(
-    handle: WorkflowHandle[Any, Any], request: GrantRequest, *, attempts: int = 60
+    handle: WorkflowHandle[Any, Any], request: GrantRequest, *, attempts: int = 60,
+    attempt_timeout: timedelta = timedelta(seconds=5),
 ) -> GrantDecision:
-    """Ask for a grant, retrying while the server refuses for a moment.
+    """Ask for a grant, retrying while the server cannot answer for a moment.
 
-    The server answers RESOURCE_EXHAUSTED while the Governor is closing for continue-as-new
-    or has too many updates in flight, and UNAVAILABLE ("update was aborted") when the run
-    closed under an admitted update; all pass within milliseconds. A retry is safe because a
-    granted request_id returns its grant again and never takes a second one.
+    Around a continue-as-new the server answers RESOURCE_EXHAUSTED ("workflow is closing",
+    also: too many updates in flight) or UNAVAILABLE ("update was aborted"), and an update
+    completed in the same task as the continue-as-new may never be answered at all
+    (temporalio/temporal#6375), hence the timeout per attempt. Retrying is safe: a granted
+    request_id gets its grant again and never a second one; refusals consume nothing.
     """
     delay = 0.02
     for attempt in range(attempts):
+        last = attempt == attempts - 1
         try:
-            return await handle.execute_update(UPDATE_REQUEST_GRANT, request, result_type=GrantDecision)
+            return await handle.execute_update(UPDATE_REQUEST_GRANT, request, result_type=GrantDecision,
+                                               rpc_timeout=attempt_timeout)
         except RPCError as error:
-            if error.status not in _TRANSIENT or attempt == attempts - 1:
+            if error.status not in _TRANSIENT or last:
                 raise
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            task = asyncio.current_task()
+            if last or (task is not None and task.cancelling()):
+                raise  # our caller was cancelled: stop, do not retry
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.25)
     raise AssertionError("unreachable")

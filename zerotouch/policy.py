@@ -240,6 +240,12 @@ class JobTemplate(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+_DEFAULT_USER_IMPACT: dict[Severity, str] = {
+    "P0": "all users affected", "P1": "many users affected", "P2": "some users see errors or delays",
+    "P3": "few users affected", "P4": "no user-visible impact",
+}
+
+
 class Policy(_Model):
     """The whole policy file."""
 
@@ -261,10 +267,7 @@ class Policy(_Model):
     budget: Budget | None = None
     escalate_when: EscalateWhen = Field(default_factory=EscalateWhen)
     user_impact: dict[Severity, str] = Field(
-        default_factory=lambda: {
-            "P0": "all users affected", "P1": "many users affected", "P2": "some users see errors or delays",
-            "P3": "few users affected", "P4": "no user-visible impact",
-        },
+        default_factory=lambda: dict(_DEFAULT_USER_IMPACT),
         description="the user-impact estimate recorded in the ledger, by severity",
     )
     trust: Trust = Field(default_factory=Trust)
