@@ -182,6 +182,26 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ledger(args: argparse.Namespace) -> int:
+    from starters import ledger
+    from zerotouch.durations import parse_duration
+
+    url = args.ledger or ledger.default_ledger_url(StateDir(args.state_dir).path)
+    if args.command == "ledger":
+        result = ledger.verify_ledger(url)
+        print(ledger.render_verify(result))
+        return 0 if result.ok else 1
+    if args.command == "postmortem":
+        try:
+            print(ledger.postmortem_for(url, args.incident_id))
+        except LookupError as error:
+            raise UsageError(str(error)) from None
+        return 0
+    summary = ledger.report(url, parse_duration(args.since))
+    print(summary.model_dump_json(indent=2) if args.json else ledger.render_report(summary))
+    return 0
+
+
 def _policy(args: argparse.Namespace) -> int:
     if args.policy_command == "schema":
         _print_json(policy_schema())
@@ -204,7 +224,9 @@ _ASYNC: dict[str, Command] = {
     "up": _up,
     **dict.fromkeys(("pause", "resume", "mode", "close-breaker", "trust", "governor"), _governor_command),
 }
-_SYNC: dict[str, Callable[[argparse.Namespace], int]] = {"fire": _fire, "sandbox": _sandbox, "policy": _policy}
+_SYNC: dict[str, Callable[[argparse.Namespace], int]] = {
+    "fire": _fire, "sandbox": _sandbox, "policy": _policy, "ledger": _ledger, "postmortem": _ledger, "report": _ledger,
+}
 
 
 def dispatch(args: argparse.Namespace) -> int:

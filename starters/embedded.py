@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 
 from starters.devserver import DevServer
+from starters.ledger import default_ledger_url
 from starters.relay import RelayConfig
 from starters.relay_server import RelayServer
 from starters.statedir import StateDir
@@ -94,7 +95,8 @@ async def run_embedded(options: EmbeddedOptions) -> None:
             sandbox = SandboxCluster(host="127.0.0.1", port=options.sandbox_port,
                                      state_file=str(state.path / "sandbox.json"))
             sandbox.start()
-        settings = WorkerSettings(policy_path=policy_path, kubernetes_url=sandbox.url if sandbox else None)
+        settings = WorkerSettings(policy_path=policy_path, kubernetes_url=sandbox.url if sandbox else None,
+                                  ledger_url=default_ledger_url(state.path))
         workers = asyncio.create_task(run_workers(client, ALL_QUEUES, settings, stop))
         relay = RelayServer(RelayConfig(host="127.0.0.1", port=options.relay_port, token=token,
                                         group_by=policy.group_by), client)

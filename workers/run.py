@@ -18,6 +18,8 @@ from temporalio.worker import Worker
 
 from activities.governor import GovernorActivities
 from activities.kubernetes import KubernetesActivities
+from activities.ledger import LedgerActivities
+from activities.ledger_store import open_ledger
 from activities.notify import NotifyActivities
 from activities.policy import PolicyActivities
 from activities.postgres import PostgresActivities
@@ -54,6 +56,7 @@ def activities_for(
             *_methods(NotifyActivities(http=http)),
             *_methods(PolicyActivities(default_path=settings.policy_path)),
             *_methods(GovernorActivities(client=client)),
+            *_methods(LedgerActivities(store=open_ledger(settings.ledger_url))),
         ]
     return []
 

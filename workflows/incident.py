@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from zerotouch.alerts import AlertEvent
     from zerotouch.durations import format_duration
+    from zerotouch.ledger_models import LedgerEntryInput
     from zerotouch.models import (
         AbortInput,
         ApproveInput,
@@ -76,8 +77,33 @@ class IncidentWorkflow:
             await self._respond(policy, ladder)
         finally:
             ladder_task.cancel()
+        await self._record(policy)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return book.status()
+
+    async def _record(self, policy: Policy) -> None:
+        """Append the closed incident to the audit ledger (with its post-mortem)."""
+        book = self._book
+        status = book.status()
+        outcome: str = status.state if status.state in ("aborted", "closed") else "resolved"
+        if status.state == "resolved" and book.frozen_ever and not book.verified_by_automation:
+            outcome = "taken_over" if book.owner else "escalated"
+        severity = status.severity or policy.severity.default
+        entry = LedgerEntryInput(
+            status=status,
+            run_id=workflow.info().run_id,
+            outcome=outcome,  # type: ignore[arg-type]
+            first_alert_starts_at=book.alert_started_at,
+            user_impact=policy.user_impact.get(severity, ""),
+            closed_at=workflow.now(),
+        )
+        try:
+            receipt = await calls.append_to_ledger(entry, self._cluster)
+        except ActivityError as error:
+            # The workflow history stays the audit trail of record; say that the ledger missed it.
+            book.note("resolution", f"could not write the ledger record: {error.cause or error}")
+            return
+        book.note("resolution", f"recorded in the ledger as #{receipt.seq}")
 
     async def _respond(self, policy: Policy, ladder: EscalationLadder) -> None:
         """Loop until the incident is over: act while allowed, otherwise wait for people."""
@@ -102,6 +128,7 @@ class IncidentWorkflow:
                 continue
             outcome = await remediation.attempt()
             if outcome is Outcome.VERIFIED:
+                book.verified_by_automation = True
                 if await self._resolved(policy, "recovery verified", "zerotouch"):
                     return
                 continue
@@ -147,7 +174,7 @@ class IncidentWorkflow:
 
     def _freeze(self, ladder: EscalationLadder, reason: str) -> None:
         book = self._book
-        book.frozen = True
+        book.frozen = book.frozen_ever = True
         book.note("escalation", f"escalated and frozen: {reason}")
         book.set_state("escalated")
         ladder.escalate(reason)
@@ -232,7 +259,7 @@ class IncidentWorkflow:
                 f"{decision.by!r} is not an approver in the policy; ask one of its approvers",
                 type="NotAnApprover",
             )
-        if decision.by == book.pending.requested_by:
+        if self._policy.four_eyes and decision.by == book.pending.requested_by:
             raise ApplicationError(
                 f"{decision.by!r} requested this and may not approve it; another approver must",
                 type="SelfApproval",

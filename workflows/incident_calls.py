@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         governor_id,
     )
     from zerotouch.governor_policy import GrantCall
+    from zerotouch.ledger_models import LedgerEntryInput, LedgerReceipt
     from zerotouch.models import (
         ActionRequest,
         ActionResult,
@@ -157,3 +158,14 @@ async def request_grant(request: GrantRequest, settings: GovernorSettings, clust
 async def report_outcome(report: OutcomeReport, cluster: str) -> None:
     """Tell the Governor how a granted action ended: it frees the slot and feeds trust and breakers."""
     await workflow.get_external_workflow_handle(governor_id(cluster)).signal(SIGNAL_REPORT_OUTCOME, report)
+
+
+async def append_to_ledger(entry: LedgerEntryInput, cluster: str) -> LedgerReceipt:
+    return await workflow.execute_activity(
+        "append_incident_record",
+        entry,
+        task_queue=queue_for(OBSERVE_QUEUE, cluster),
+        result_type=LedgerReceipt,
+        start_to_close_timeout=timedelta(seconds=60),
+        retry_policy=ACTION_RETRY,
+    )

@@ -37,6 +37,9 @@ class IncidentBook:
         self.labels: dict[str, str] = {}
         self.alerts_received = 0
         self.detected_at: datetime | None = None
+        self.alert_started_at: datetime | None = None
+        self.frozen_ever = False
+        self.verified_by_automation = False
         self.resolved_at: datetime | None = None
         self.refired = False
         self.frozen = False
@@ -57,6 +60,7 @@ class IncidentBook:
         self.firing[event.fingerprint] = True
         if self.detected_at is None:
             self.detected_at = workflow.now()
+            self.alert_started_at = event.starts_at
             self.labels = dict(event.labels)
             self.note("detected", f"{event.alertname} firing since {event.starts_at.isoformat()}", "alertmanager")
         elif not seen:

@@ -110,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--policy", help="policy whose guardrails start the Governor if it is not running")
         _connection(command)
 
+    ledger = commands.add_parser("ledger", help="the audit ledger of closed incidents")
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
+    verify = ledger_commands.add_parser("verify", help="check the hash chain: detects edited or deleted records")
+    postmortem = commands.add_parser("postmortem", help="print the post-mortem of a closed incident")
+    postmortem.add_argument("incident_id")
+    report = commands.add_parser("report", help="zero-ops dashboard from the ledger: automation rate, MTTD, MTTR")
+    report.add_argument("--since", default="7d", help="window, e.g. 24h or 7d")
+    report.add_argument("--json", action="store_true")
+    for command in (verify, postmortem, report):
+        command.add_argument("--ledger", help="sqlite:///path or postgresql://... (default: $ZEROTOUCH_LEDGER_URL "
+                                              "or ledger.db in the state dir)")
+        command.add_argument("--state-dir")
+
     policy = commands.add_parser("policy", help="check a policy file or print its JSON schema")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     check = policy_commands.add_parser("check", help="validate a policy file")

@@ -261,7 +261,7 @@ class Policy(_Model):
     escalation: dict[Severity, list[Rung]] = Field(default_factory=dict)
     channels: dict[str, Channel] = Field(default_factory=lambda: {"dashboard": Channel(type="dashboard")})
     approvers: Approvers = Field(default_factory=Approvers)
-    four_eyes: bool = True
+    four_eyes: bool = Field(default=True, description="whoever requested an action may not approve it")
     risk: dict[str, Risk] = Field(default_factory=dict)
     guardrails: Guardrails = Field(default_factory=Guardrails)
     budget: Budget | None = None

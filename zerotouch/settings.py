@@ -28,4 +28,9 @@ class WorkerSettings(BaseModel):
     )
     kubeconfig_context: str | None = None
     prometheus_url: str | None = Field(default_factory=lambda: os.environ.get("PROMETHEUS_URL") or None)
+    ledger_url: str = Field(
+        default_factory=lambda: os.environ.get("ZEROTOUCH_LEDGER_URL")
+        or f"sqlite:///{Path(os.environ.get('ZEROTOUCH_STATE_DIR', '.zerotouch')).resolve() / 'ledger.db'}",
+        description="sqlite:///path or postgresql://...; default: ledger.db in the state directory",
+    )
     max_concurrent_activities: int = Field(default=32, ge=1, le=1000)

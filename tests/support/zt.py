@@ -25,9 +25,22 @@ from zerotouch.settings import WorkerSettings
 @contextlib.asynccontextmanager
 async def running_workers(
     client: Client, cluster: str, *, kubernetes_url: str | None, prometheus_url: str | None = None,
-    policy_path: str | None = None,
+    policy_path: str | None = None, ledger_url: str | None = None,
 ) -> AsyncIterator[None]:
-    settings = WorkerSettings(kubernetes_url=kubernetes_url, prometheus_url=prometheus_url)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        async with _workers(client, cluster, kubernetes_url=kubernetes_url, prometheus_url=prometheus_url,
+                            policy_path=policy_path, ledger_url=ledger_url or f"sqlite:///{scratch}/ledger.db"):
+            yield
+
+
+@contextlib.asynccontextmanager
+async def _workers(
+    client: Client, cluster: str, *, kubernetes_url: str | None, prometheus_url: str | None,
+    policy_path: str | None, ledger_url: str,
+) -> AsyncIterator[None]:
+    settings = WorkerSettings(kubernetes_url=kubernetes_url, prometheus_url=prometheus_url, ledger_url=ledger_url)
     if policy_path:
         settings.policy_path = policy_path
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:

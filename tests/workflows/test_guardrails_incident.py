@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -100,9 +101,13 @@ async def test_breaker_opens_after_failures_and_the_next_incident_waits_for_appr
             handle = await open_incident(client, cluster, alert("KubePodCrashLooping", namespace="shop",
                                                                 deployment="web", n=str(number)), policy)
             await wait_for(handle, lambda s: s.state == "escalated" and s.attempts == 1)
-            # Not awaiting the result: that would let the test server skip time past the breaker window.
             await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="next"))
-        state = await governor.governor_status(client, cluster)
+            await handle.result()  # no timers left to skip: only the ledger write runs before it ends
+        for _ in range(100):  # outcomes reach the Governor as signals, a moment after the incident moves on
+            state = await governor.governor_status(client, cluster)
+            if any(b.open for b in state.breakers):
+                break
+            await asyncio.sleep(0.1)
         assert any(b.open for b in state.breakers), state
         third = await open_incident(client, cluster, alert("KubePodCrashLooping", namespace="shop",
                                                            deployment="web", n="3"), policy)
@@ -112,6 +117,7 @@ async def test_breaker_opens_after_failures_and_the_next_incident_waits_for_appr
         await third.execute_update(IncidentWorkflow.approve, ApproveInput(by="bob"))
         await wait_for(third, lambda s: s.attempts == 1 and s.state == "escalated")
         await third.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="done"))
+        await third.result()
     assert restarts(sandbox) == 3
 
 
@@ -128,16 +134,26 @@ async def test_a_runbook_that_keeps_failing_loses_trust_and_asks_for_approval(
                                                                 deployment="web", n=str(number)), policy)
             status = await wait_for(handle, lambda s: s.state in ("escalated", "awaiting_approval"))
             await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="next"))
+            await handle.result()
             if status.state == "awaiting_approval":
                 assert "confidence" in status.pending_approval.reason  # type: ignore[union-attr]
                 break
-            confidences.append(status.confidence)
+            # The outcome reaches the Governor as a signal: wait until it counted this failure.
+            row = await _trust_row_when(client, cluster, lambda r, n=number: r.failures == n + 1)
+            confidences.append(row.confidence)
         else:
             raise AssertionError(f"trust never dropped: {confidences}")
-        rows = await governor.trust_table(client, cluster)
     assert confidences == sorted(confidences, reverse=True) and len(confidences) >= 1
-    row = next(r for r in rows if r.runbook == "restart-crashlooping")
     assert row.failures == len(confidences) and row.level == "approval"
+
+
+async def _trust_row_when(client: Any, cluster: str, predicate: Any) -> Any:
+    for _ in range(100):
+        rows = [r for r in await governor.trust_table(client, cluster) if r.runbook == "restart-crashlooping"]
+        if rows and predicate(rows[0]):
+            return rows[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"trust record never matched: {rows}")
 
 
 @pytest.mark.parametrize(
@@ -188,6 +204,7 @@ async def test_budget_notifies_at_80_and_90_percent_and_blocks_scale_ups_at_100(
         handle = await open_incident(time_env.client, cluster, fired, lag_policy(15.0))
         status = await wait_for(handle, lambda s: s.state == "resolved")
         await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="done"))
+        await handle.result()
         budget_notes = [e.message for e in status.timeline if e.kind == "budget"]
         assert len(budget_notes) == 2 and "80%" in budget_notes[0] and "90%" in budget_notes[1], budget_notes
         assert "€13.50" in budget_notes[0]
@@ -199,5 +216,6 @@ async def test_budget_notifies_at_80_and_90_percent_and_blocks_scale_ups_at_100(
                                     incident_id=f"incident-tight-{cluster}")
         refused = await wait_for(tight, lambda s: s.state == "escalated")
         await tight.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="done"))
+        await tight.result()
     assert any("budget" in e.message and "blocked" in e.message for e in refused.timeline), refused.timeline
     assert len(sandbox.actions(namespace="shop", name="email-worker", kind="scale")) == 1

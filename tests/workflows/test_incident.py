@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.ledger_store import open_ledger
 from starters import steer
 from starters.steer import SteerError
 from tests.support.receiver import Receiver
@@ -46,10 +48,11 @@ def _kinds(status: object) -> list[str]:
 
 
 async def test_crashloop_is_restarted_once_verified_and_resolved(
-    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str, tmp_path: Path
 ) -> None:
     sandbox.inject("crashloop", namespace="shop", deployment="web")
-    async with running_workers(time_env.client, cluster, kubernetes_url=sandbox.url):
+    ledger_url = f"sqlite:///{tmp_path}/ledger.db"
+    async with running_workers(time_env.client, cluster, kubernetes_url=sandbox.url, ledger_url=ledger_url):
         handle = await open_incident(
             time_env.client, cluster, alert("KubePodCrashLooping", namespace="shop", deployment="web"), make_policy()
         )
@@ -61,6 +64,10 @@ async def test_crashloop_is_restarted_once_verified_and_resolved(
     assert sandbox.is_healthy("shop", "web")
     for kind in ("detected", "triage", "action", "verification", "resolution"):
         assert kind in _kinds(status), f"timeline lacks {kind}"
+    [record] = open_ledger(ledger_url).get(handle.id)
+    assert record.outcome == "resolved" and record.automated and record.runbook == "restart-crashlooping"
+    assert [a.action for a in record.actions] == ["restart_deployment"]
+    assert "## Timeline" in record.postmortem and open_ledger(ledger_url).verify().ok
     assert all(b.at >= a.at for a, b in zip(final.timeline, final.timeline[1:], strict=False))
 
 

@@ -1,0 +1,118 @@
+"""Recording a closed incident in the ledger: the record, its post-mortem, one append.
+
+Idempotent by (incident_id, run_id): Temporal may retry the activity after the
+append committed, and the retry must return the first receipt, not a second record.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from temporalio import activity
+
+from activities.ledger_store import LedgerStore
+from zerotouch.ledger_models import (
+    AlertRef,
+    HumanStep,
+    LedgerAction,
+    LedgerEntryInput,
+    LedgerReceipt,
+    LedgerRecord,
+    LedgerVerification,
+)
+from zerotouch.models import TimelineEntry
+from zerotouch.postmortem import postmortem_markdown, redact, redact_labels
+
+MACHINE_ACTORS = frozenset({"zerotouch", "alertmanager"})
+_JOINED = "another alert joined: "
+
+
+class LedgerActivities:
+    def __init__(self, *, store: LedgerStore) -> None:
+        self._store = store
+
+    @activity.defn(name="append_incident_record")
+    def append_incident_record(self, entry: LedgerEntryInput) -> LedgerReceipt:
+        """Append the incident's immutable record (with its post-mortem) to the ledger."""
+        return self._store.append(build_record(entry, recorded_at=datetime.now(UTC)))
+
+
+def build_record(entry: LedgerEntryInput, *, recorded_at: datetime) -> LedgerRecord:
+    """The ledger record for a closed incident, redacted before anything is stored."""
+    status = entry.status
+    timeline = [
+        TimelineEntry(at=e.at, kind=e.kind, message=redact(e.message), actor=redact(e.actor))
+        for e in status.timeline
+    ]
+    alertname = status.labels.get("alertname", "")
+    started = entry.first_alert_starts_at or status.detected_at
+    recovered = status.resolved_at
+    humans = [HumanStep(at=e.at, actor=e.actor, kind=e.kind, message=e.message)
+              for e in timeline if e.actor not in MACHINE_ACTORS]
+    record = LedgerRecord(
+        incident_id=status.incident_id,
+        run_id=entry.run_id,
+        recorded_at=recorded_at,
+        outcome=entry.outcome,
+        severity=status.severity,
+        runbook=status.runbook,
+        root_cause_class=redact(status.runbook or alertname or "unknown"),
+        confidence=status.confidence,
+        target=redact(status.target),
+        alerts=_alerts(status.labels, timeline),
+        actions=_actions(entry, timeline),
+        verifications=[
+            LedgerVerification(at=e.at, verified=e.message.startswith("verified"),
+                               detail=e.message.split(": ", 1)[-1])
+            for e in timeline if e.kind == "verification"
+        ],
+        humans=humans,
+        timeline=timeline,
+        alert_started_at=started,
+        detected_at=status.detected_at,
+        triaged_at=_first(timeline, "triage"),
+        first_action_at=_first_action(entry, timeline),
+        recovered_at=recovered,
+        closed_at=entry.closed_at,
+        mttd_seconds=_seconds(started, status.detected_at),
+        mttr_seconds=_seconds(started, recovered),
+        # An escalation hands the incident to people even before anyone has acted.
+        automated=not humans and entry.outcome != "escalated",
+        user_impact=redact(entry.user_impact),
+    )
+    return record.model_copy(update={"postmortem": postmortem_markdown(record)})
+
+
+def _alerts(labels: dict[str, str], timeline: list[TimelineEntry]) -> list[AlertRef]:
+    # The status keeps the first alert's labels; later alerts are known by name from the timeline.
+    alerts = [AlertRef(alertname=redact(labels.get("alertname", "unknown")), labels=redact_labels(labels))]
+    for entry in timeline:
+        if entry.kind == "detected" and entry.message.startswith(_JOINED):
+            name = entry.message.removeprefix(_JOINED).rsplit(" (", 1)[0]
+            alerts.append(AlertRef(alertname=name))
+    return alerts
+
+
+def _actions(entry: LedgerEntryInput, timeline: list[TimelineEntry]) -> list[LedgerAction]:
+    grants = [e for e in timeline if e.kind == "grant" and e.message.startswith("granted")]
+    actions = []
+    for action in entry.status.actions:
+        # The grant that allowed an action is the last one noted before the action finished.
+        grant = next((g.message for g in reversed(grants) if g.at <= action.at), "")
+        actions.append(LedgerAction(action=action.action, target=redact(action.target), attempt=action.attempt,
+                                    grant=grant, outcome=action.outcome, detail=redact(action.detail),
+                                    at=action.at))
+    return actions
+
+
+def _first(timeline: list[TimelineEntry], kind: str) -> datetime | None:
+    return next((e.at for e in timeline if e.kind == kind), None)
+
+
+def _first_action(entry: LedgerEntryInput, timeline: list[TimelineEntry]) -> datetime | None:
+    started = next((e.at for e in timeline if e.kind == "action" and e.message.startswith("attempt ")), None)
+    return started or (entry.status.actions[0].at if entry.status.actions else None)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else max(0.0, (end - start).total_seconds())
