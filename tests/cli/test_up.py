@@ -105,6 +105,14 @@ def test_up_sandbox_crashloop_is_restarted_once_and_state_survives_a_restart(
         zerotouch("fire", "MysteryAlert", "--label", "namespace=shop", "--label", "deployment=checkout",
                   state_dir=state_dir)
         escalated = wait_for_incident(state_dir, lambda r: r["state"] == "escalated")
+        # The resolved incident closes after the (shortened) cooldown and lands in the ledger.
+        resolved_id = str(row["incident_id"])
+        wait_for_incident(state_dir, lambda r: r["incident_id"] == resolved_id and not r["running"])
+        assert "intact" in zerotouch("ledger", "verify", state_dir=state_dir).stdout.lower()
+        postmortem = zerotouch("postmortem", resolved_id, state_dir=state_dir).stdout
+        assert "## Timeline" in postmortem and "restart_deployment" in postmortem
+        report = json.loads(zerotouch("report", "--json", state_dir=state_dir).stdout)
+        assert report["incidents"] == 1 and report["automation_rate"] == 1.0
     finally:
         assert up.stop() == 0
     assert not (state_dir / "endpoints.json").exists(), "endpoints are withdrawn on stop"
