@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from zerotouch.binaries import temporal_cli, temporal_test_server
 from zerotouch.names import SEARCH_ATTRIBUTES
+from zerotouch.sandbox import SandboxCluster
 from zerotouch.temporal import data_converter
 
 
@@ -59,6 +60,17 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxCluster]:
+    """A sandbox Kubernetes API with the demo workloads, on a free port, stopped even on failure."""
+    cluster = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=0.05)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

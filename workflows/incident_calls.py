@@ -6,6 +6,7 @@ Activities are called by name so this package never imports a client library.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -63,96 +64,70 @@ ACTION_RETRY = RetryPolicy(
 
 _QUEUE_OF_ACTION = {"terminate_idle_connections": DATA_QUEUE}
 
+T = TypeVar("T")
 
-async def load_policy(cluster: str) -> Policy:
-    return await workflow.execute_activity(
-        "load_policy",
-        PolicyRequest(),
-        task_queue=queue_for(OBSERVE_QUEUE, cluster),
-        result_type=Policy,
-        start_to_close_timeout=timedelta(seconds=30),
+
+async def _run(
+    name: str, argument: Any, *, queue: str, cluster: str, result_type: type[T],
+    timeout: timedelta = timedelta(seconds=30), heartbeat: timedelta | None = None,
+) -> T:
+    """One activity call on the cluster's queue, with the incident's retry rules."""
+    result: T = await workflow.execute_activity(
+        name,
+        argument,
+        task_queue=queue_for(queue, cluster),
+        result_type=result_type,
+        start_to_close_timeout=timeout,
+        heartbeat_timeout=heartbeat,
         retry_policy=ACTION_RETRY,
     )
+    return result
+
+
+async def load_policy(cluster: str) -> Policy:
+    return await _run("load_policy", PolicyRequest(), queue=OBSERVE_QUEUE, cluster=cluster, result_type=Policy)
 
 
 async def apply_action(request: ActionRequest, cluster: str) -> ActionResult:
-    return await workflow.execute_activity(
-        request.action,
-        request,
-        task_queue=queue_for(_QUEUE_OF_ACTION.get(request.action, KUBERNETES_QUEUE), cluster),
-        result_type=ActionResult,
-        start_to_close_timeout=timedelta(seconds=60),
-        retry_policy=ACTION_RETRY,
-    )
+    queue = _QUEUE_OF_ACTION.get(request.action, KUBERNETES_QUEUE)
+    return await _run(request.action, request, queue=queue, cluster=cluster, result_type=ActionResult,
+                      timeout=timedelta(seconds=60))
+
+
+def _polling(timeout_seconds: float, poll_seconds: float) -> dict[str, timedelta]:
+    return {"timeout": timedelta(seconds=timeout_seconds + 60),
+            "heartbeat": timedelta(seconds=max(30.0, poll_seconds * 5))}
 
 
 async def wait_for_rollout(check: RolloutCheck, cluster: str) -> RolloutStatus:
-    return await workflow.execute_activity(
-        "wait_for_rollout",
-        check,
-        task_queue=queue_for(KUBERNETES_QUEUE, cluster),
-        result_type=RolloutStatus,
-        start_to_close_timeout=timedelta(seconds=check.timeout_seconds + 60),
-        heartbeat_timeout=timedelta(seconds=max(30.0, check.poll_seconds * 5)),
-        retry_policy=ACTION_RETRY,
-    )
+    return await _run("wait_for_rollout", check, queue=KUBERNETES_QUEUE, cluster=cluster, result_type=RolloutStatus,
+                      **_polling(check.timeout_seconds, check.poll_seconds))
 
 
 async def wait_for_promql(check: PromQLCheck, cluster: str) -> PromQLResult:
-    return await workflow.execute_activity(
-        "wait_for_promql",
-        check,
-        task_queue=queue_for(OBSERVE_QUEUE, cluster),
-        result_type=PromQLResult,
-        start_to_close_timeout=timedelta(seconds=check.timeout_seconds + 60),
-        heartbeat_timeout=timedelta(seconds=max(30.0, check.poll_seconds * 5)),
-        retry_policy=ACTION_RETRY,
-    )
+    return await _run("wait_for_promql", check, queue=OBSERVE_QUEUE, cluster=cluster, result_type=PromQLResult,
+                      **_polling(check.timeout_seconds, check.poll_seconds))
 
 
 async def send_notification(notification: Notification, cluster: str) -> NotificationResult:
-    return await workflow.execute_activity(
-        "send_notification",
-        notification,
-        task_queue=queue_for(OBSERVE_QUEUE, cluster),
-        result_type=NotificationResult,
-        start_to_close_timeout=timedelta(seconds=30),
-        retry_policy=ACTION_RETRY,
-    )
+    return await _run("send_notification", notification, queue=OBSERVE_QUEUE, cluster=cluster,
+                      result_type=NotificationResult)
 
 
 async def get_rollout_status(check: RolloutCheck, cluster: str) -> RolloutStatus:
-    return await workflow.execute_activity(
-        "get_rollout_status",
-        check,
-        task_queue=queue_for(KUBERNETES_QUEUE, cluster),
-        result_type=RolloutStatus,
-        start_to_close_timeout=timedelta(seconds=30),
-        retry_policy=ACTION_RETRY,
-    )
+    return await _run("get_rollout_status", check, queue=KUBERNETES_QUEUE, cluster=cluster,
+                      result_type=RolloutStatus)
 
 
 async def get_cluster_usage(cluster: str) -> ClusterUsage:
-    return await workflow.execute_activity(
-        "get_cluster_usage",
-        ClusterUsageRequest(),
-        task_queue=queue_for(KUBERNETES_QUEUE, cluster),
-        result_type=ClusterUsage,
-        start_to_close_timeout=timedelta(seconds=30),
-        retry_policy=ACTION_RETRY,
-    )
+    return await _run("get_cluster_usage", ClusterUsageRequest(), queue=KUBERNETES_QUEUE, cluster=cluster,
+                      result_type=ClusterUsage)
 
 
 async def request_grant(request: GrantRequest, settings: GovernorSettings, cluster: str) -> GrantDecision:
     """Ask the cluster's Governor (through an activity: workflows cannot send updates)."""
-    return await workflow.execute_activity(
-        "request_grant",
-        GrantCall(cluster=cluster, settings=settings, request=request),
-        task_queue=queue_for(OBSERVE_QUEUE, cluster),
-        result_type=GrantDecision,
-        start_to_close_timeout=timedelta(seconds=30),
-        retry_policy=ACTION_RETRY,
-    )
+    call = GrantCall(cluster=cluster, settings=settings, request=request)
+    return await _run("request_grant", call, queue=OBSERVE_QUEUE, cluster=cluster, result_type=GrantDecision)
 
 
 async def report_outcome(report: OutcomeReport, cluster: str) -> None:
@@ -161,11 +136,5 @@ async def report_outcome(report: OutcomeReport, cluster: str) -> None:
 
 
 async def append_to_ledger(entry: LedgerEntryInput, cluster: str) -> LedgerReceipt:
-    return await workflow.execute_activity(
-        "append_incident_record",
-        entry,
-        task_queue=queue_for(OBSERVE_QUEUE, cluster),
-        result_type=LedgerReceipt,
-        start_to_close_timeout=timedelta(seconds=60),
-        retry_policy=ACTION_RETRY,
-    )
+    return await _run("append_incident_record", entry, queue=OBSERVE_QUEUE, cluster=cluster,
+                      result_type=LedgerReceipt, timeout=timedelta(seconds=60))

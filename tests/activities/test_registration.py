@@ -21,7 +21,7 @@ from activities import (
 
 EXPECTED = {
     "restart_deployment", "scale_deployment", "rollback_deployment", "raise_memory_limit", "evict_pod", "run_job",
-    "get_rollout_status", "wait_for_rollout", "terminate_idle_connections", "get_connection_usage",
+    "get_rollout_status", "get_cluster_usage", "wait_for_rollout", "terminate_idle_connections", "get_connection_usage",
     "wait_for_promql", "query_promql", "send_notification", "load_policy",
 }
 

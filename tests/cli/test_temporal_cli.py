@@ -6,25 +6,13 @@ import asyncio
 import json
 import subprocess
 import uuid
-from collections.abc import Iterator
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.zt import alert, open_incident, running_workers, wait_for
 from tests.workflows.policies import make_policy
 from zerotouch.binaries import temporal_cli
 from zerotouch.sandbox import SandboxCluster
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxCluster]:
-    cluster = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=0.05)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 async def temporal(env: WorkflowEnvironment, *args: str) -> subprocess.CompletedProcess[str]:

@@ -105,3 +105,19 @@ async def replay_and_record(handle: WorkflowHandle[Any, Any], name: str) -> None
     if os.environ.get("ZEROTOUCH_RECORD_HISTORIES") == "1":
         HISTORIES.mkdir(parents=True, exist_ok=True)
         (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def until_closed(handle: WorkflowHandle[Any, Any], timeout: float = 30.0) -> None:
+    """Wait for a workflow to finish without `result()`, which would let the test server skip time.
+
+    The time-skipping server is shared by the session: skipping would also fire other tests'
+    timers and age this test's Governor state (breaker windows, cooldowns).
+    """
+    from temporalio.client import WorkflowExecutionStatus
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{handle.id} still running after {timeout}s")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,23 +11,13 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from starters import governor
-from tests.support.zt import alert, open_incident, replay_and_record, running_workers, wait_for
+from tests.support.zt import alert, open_incident, replay_and_record, running_workers, until_closed, wait_for
 from tests.workflows.policies import make_policy
 from workflows.incident import IncidentWorkflow
 from zerotouch.governor_policy import governor_settings
 from zerotouch.models import AbortInput, ApproveInput
 from zerotouch.policy import Policy
 from zerotouch.sandbox import SandboxCluster
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxCluster]:
-    cluster = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=0.05)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
@@ -102,7 +91,7 @@ async def test_breaker_opens_after_failures_and_the_next_incident_waits_for_appr
                                                                 deployment="web", n=str(number)), policy)
             await wait_for(handle, lambda s: s.state == "escalated" and s.attempts == 1)
             await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="next"))
-            await handle.result()  # no timers left to skip: only the ledger write runs before it ends
+            await until_closed(handle)
         for _ in range(100):  # outcomes reach the Governor as signals, a moment after the incident moves on
             state = await governor.governor_status(client, cluster)
             if any(b.open for b in state.breakers):
@@ -117,7 +106,7 @@ async def test_breaker_opens_after_failures_and_the_next_incident_waits_for_appr
         await third.execute_update(IncidentWorkflow.approve, ApproveInput(by="bob"))
         await wait_for(third, lambda s: s.attempts == 1 and s.state == "escalated")
         await third.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="done"))
-        await third.result()
+        await until_closed(third)
     assert restarts(sandbox) == 3
 
 
@@ -134,7 +123,7 @@ async def test_a_runbook_that_keeps_failing_loses_trust_and_asks_for_approval(
                                                                 deployment="web", n=str(number)), policy)
             status = await wait_for(handle, lambda s: s.state in ("escalated", "awaiting_approval"))
             await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="next"))
-            await handle.result()
+            await until_closed(handle)
             if status.state == "awaiting_approval":
                 assert "confidence" in status.pending_approval.reason  # type: ignore[union-attr]
                 break
@@ -204,7 +193,7 @@ async def test_budget_notifies_at_80_and_90_percent_and_blocks_scale_ups_at_100(
         handle = await open_incident(time_env.client, cluster, fired, lag_policy(15.0))
         status = await wait_for(handle, lambda s: s.state == "resolved")
         await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="done"))
-        await handle.result()
+        await until_closed(handle)
         budget_notes = [e.message for e in status.timeline if e.kind == "budget"]
         assert len(budget_notes) == 2 and "80%" in budget_notes[0] and "90%" in budget_notes[1], budget_notes
         assert "€13.50" in budget_notes[0]
@@ -216,6 +205,6 @@ async def test_budget_notifies_at_80_and_90_percent_and_blocks_scale_ups_at_100(
                                     incident_id=f"incident-tight-{cluster}")
         refused = await wait_for(tight, lambda s: s.state == "escalated")
         await tight.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="done"))
-        await tight.result()
+        await until_closed(tight)
     assert any("budget" in e.message and "blocked" in e.message for e in refused.timeline), refused.timeline
     assert len(sandbox.actions(namespace="shop", name="email-worker", kind="scale")) == 1

@@ -23,16 +23,6 @@ from zerotouch.sandbox import SandboxCluster
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxCluster]:
-    cluster = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=0.05)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     with Receiver() as running:
         yield running
