@@ -73,7 +73,7 @@ def test_certificate_renewal_waits_for_a_human(policy: Policy) -> None:
     assert runbook is not None
     step = runbook.steps[0]
     assert step.approval and step.risk_class == "credential_rotation"
-    assert approval_reason(policy, step, confidence=1.0) is not None
+    assert approval_reason(policy, step) is not None
 
 
 def test_zero_touch_steps_need_no_approval(policy: Policy) -> None:
@@ -83,7 +83,7 @@ def test_zero_touch_steps_need_no_approval(policy: Policy) -> None:
         result = triage(policy, _labels(alertname, extra))
         assert result.runbook is not None
         for step in result.runbook.steps:
-            assert approval_reason(policy, step, result.confidence) is None, (alertname, step.action)
+            assert approval_reason(policy, step) is None, (alertname, step.action)
 
 
 def test_unknown_alerts_have_no_runbook(policy: Policy) -> None:
