@@ -110,7 +110,7 @@ def _run(command: list[str]) -> None:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     if not PG_BIN:
-        pytest.skip("PostgreSQL binaries are not installed")
+        pytest.fail("PostgreSQL binaries are not installed; .ci/run installs them (apt-get install postgresql)")
     prefix = _as_unprivileged()
     workdir = Path(tempfile.mkdtemp(prefix="zt-pg-"))
     if prefix:
@@ -146,7 +146,7 @@ class PrometheusServer:
 @pytest.fixture(scope="module")
 def prometheus() -> Iterator[PrometheusServer]:
     if not os.path.exists(PROMETHEUS):
-        pytest.skip("prometheus is not installed")
+        pytest.fail("prometheus is not installed; .ci/run installs it (apt-get install prometheus)")
     sandbox = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=TICK).start()
     workdir = Path(tempfile.mkdtemp(prefix="zt-prom-"))
     process: subprocess.Popen[bytes] | None = None

@@ -74,7 +74,7 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 def kubectl(cluster: SandboxCluster, tmp_path: Path) -> Kubectl:
     """Run the real kubectl against the sandbox with no user config in play."""
     if not os.path.exists(KUBECTL):
-        pytest.skip("kubectl is not installed")
+        pytest.fail("kubectl is not installed; .ci/run installs it (apt-get install kubernetes-client)")
     kubeconfig = tmp_path / "kubeconfig-empty"
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
