@@ -112,14 +112,21 @@ class IncidentWorkflow:
         while book.state not in ("aborted", "closed"):
             if book.owner is not None:
                 await workflow.wait_condition(lambda: book.aborted_by is not None or not book.is_firing)
-                if book.aborted_by is None:
-                    await self._resolved(policy, f"recovered while {book.owner} owned the incident", book.owner)
+                if book.aborted_by is None and await self._resolved(
+                    policy, f"recovered while {book.owner} owned the incident", book.owner
+                ):
                     return
                 continue
             if book.frozen:
+                if book.state != "escalated":  # it cleared, then fired again: still a human's call
+                    self._freeze(ladder, "it fired again after clearing while escalated")
                 await self._wait_frozen()
-                if not book.is_firing and book.aborted_by is None and book.owner is None:
-                    await self._resolved(policy, "the alert resolved without automation", "alertmanager")
+                if (
+                    not book.is_firing
+                    and book.aborted_by is None
+                    and book.owner is None
+                    and await self._resolved(policy, "the alert resolved without automation", "alertmanager")
+                ):
                     return
                 continue
             blocker = remediation.blocker()
@@ -162,7 +169,7 @@ class IncidentWorkflow:
                 lambda: book.refired or book.aborted_by is not None, timeout=policy.resolution_cooldown
             )
         except TimeoutError:
-            book.note("resolution", f"closed after a quiet cooldown of {policy.resolution_cooldown}")
+            book.note("resolution", f"closed after a quiet cooldown of {format_duration(policy.resolution_cooldown)}")
             return True
         if book.aborted_by is not None:
             return True

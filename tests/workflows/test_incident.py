@@ -215,3 +215,20 @@ async def test_refire_within_cooldown_joins_the_same_incident(
     assert final.alerts_received == 6
     assert sum("(flap)" in e.message for e in final.timeline) == 1
     assert len(sandbox.actions(namespace="shop", name="web", kind="restart")) == 2
+
+
+async def test_an_escalated_incident_that_clears_and_fires_again_stays_one_incident(
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str
+) -> None:
+    fired = alert("SomethingOdd", namespace="shop")
+    async with running_workers(time_env.client, cluster, kubernetes_url=sandbox.url):
+        handle = await open_incident(time_env.client, cluster, fired, make_policy(escalation={}))
+        await wait_for(handle, lambda s: s.state == "escalated")
+        await handle.signal(IncidentWorkflow.alert_resolved, fired.model_copy(update={"status": "resolved"}))
+        await wait_for(handle, lambda s: s.state == "resolved")
+        await handle.signal(IncidentWorkflow.alert_fired, fired)
+        status = await wait_for(handle, lambda s: s.state == "escalated" and s.firing)
+        assert status.frozen, "back to a human: still no automated action"
+        await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="done"))
+        final = await handle.result()
+    assert final.state == "aborted" and not sandbox.actions()
