@@ -7,13 +7,10 @@ extra old pods linger, and none of the pods is crashlooping or unready.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-from temporalio import activity
-from temporalio.exceptions import CancelledError
-
+from activities.holding import hold_until
 from zerotouch.models import RolloutCheck, RolloutStatus
 
 Obj = dict[str, Any]
@@ -52,27 +49,6 @@ def rollout_status(deploy: Obj, pods: list[Obj]) -> RolloutStatus:
 
 def hold_healthy(check: RolloutCheck, probe: Callable[[], RolloutStatus]) -> RolloutStatus:
     """Poll until healthy for ``hold_for_seconds`` in a row, or report the timeout (never raise it)."""
-    started = time.monotonic()
-    healthy_since: float | None = None
-    last = RolloutStatus(healthy=False, detail="not checked yet")
-    while True:
-        last = probe()
-        now = time.monotonic()
-        if not last.healthy:
-            healthy_since = None
-        elif healthy_since is None:
-            healthy_since = now
-        held = now - healthy_since if healthy_since is not None else 0.0
-        activity.heartbeat({"healthy": last.healthy, "held_seconds": round(held, 1), "detail": last.detail})
-        if healthy_since is not None and held >= check.hold_for_seconds:
-            return last.model_copy(update={"detail": f"{last.detail}; held for {held:.1f}s"})
-        if now - started >= check.timeout_seconds:
-            return last.model_copy(update={
-                "healthy": False,
-                "detail": f"not healthy for {check.hold_for_seconds:g}s within {check.timeout_seconds:g}s: "
-                          f"{last.detail}",
-            })
-        # Sleeping through the cancellation event lets a cancelled wait end at once.
-        activity.wait_for_cancelled_sync(timeout=check.poll_seconds)
-        if activity.is_cancelled():
-            raise CancelledError("rollout wait cancelled")
+    return hold_until(probe, flag="healthy", hold_seconds=check.hold_for_seconds,
+                      timeout_seconds=check.timeout_seconds, poll_seconds=check.poll_seconds,
+                      failure="not healthy", what="rollout wait")

@@ -8,14 +8,14 @@ same rule Prometheus alerting uses, so a verification reads like an alert rule
 from __future__ import annotations
 
 import re
-import time
 
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from requests import RequestException
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError
 from urllib3.util.retry import Retry
 
+from activities.holding import hold_until
 from zerotouch.models import PromQLCheck, PromQLResult
 
 SKIPPED = "no Prometheus configured; PromQL check skipped"
@@ -65,33 +65,18 @@ class PrometheusActivities:
         """Poll (heartbeating) until the expression holds for hold_for_seconds; holds=False at the timeout."""
         if self._prometheus is None:
             return PromQLResult(holds=True, detail=SKIPPED)
-        started = time.monotonic()
-        holding_since: float | None = None
-        while True:
+
+        def probe() -> PromQLResult:
             try:
-                last = self._evaluate(check.expression)
+                return self._evaluate(check.expression)
             except ApplicationError as error:
                 if error.non_retryable:
                     raise
-                last = PromQLResult(holds=False, detail=f"{error.message}; will query again")
+                return PromQLResult(holds=False, detail=f"{error.message}; will query again")
             except RequestException as error:  # unreachable or timed out: keep polling until the deadline
-                last = PromQLResult(holds=False, detail=f"Prometheus unreachable ({type(error).__name__}); "
+                return PromQLResult(holds=False, detail=f"Prometheus unreachable ({type(error).__name__}); "
                                                         "will query again")
-            now = time.monotonic()
-            if not last.holds:
-                holding_since = None
-            elif holding_since is None:
-                holding_since = now
-            held = now - holding_since if holding_since is not None else 0.0
-            activity.heartbeat({"holds": last.holds, "held_seconds": round(held, 1), "detail": last.detail})
-            if holding_since is not None and held >= check.hold_for_seconds:
-                return last.model_copy(update={"detail": f"{last.detail}; held for {held:.1f}s"})
-            if now - started >= check.timeout_seconds:
-                return last.model_copy(update={
-                    "holds": False,
-                    "detail": f"did not hold for {check.hold_for_seconds:g}s within {check.timeout_seconds:g}s: "
-                              f"{last.detail}",
-                })
-            activity.wait_for_cancelled_sync(timeout=check.poll_seconds)
-            if activity.is_cancelled():
-                raise CancelledError("PromQL wait cancelled")
+
+        return hold_until(probe, flag="holds", hold_seconds=check.hold_for_seconds,
+                          timeout_seconds=check.timeout_seconds, poll_seconds=check.poll_seconds,
+                          failure="did not hold", what="PromQL wait")

@@ -25,6 +25,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.kubernetes import KubernetesActivities
 from tests.conftest import free_port
+from tests.support.waiting import wait_until as _wait_until
 from zerotouch.sandbox import SandboxCluster
 
 TICK = 0.05
@@ -74,14 +75,8 @@ def kube(cluster: SandboxCluster) -> Iterator[KubernetesActivities]:
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(interval)
+    """The shared poller with the longer defaults activity tests need."""
+    return _wait_until(predicate, timeout, interval)
 
 
 # --- PostgreSQL --------------------------------------------------------------------

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
 
+from tests.support.waiting import wait_until  # noqa: F401 -- re-exported for the sandbox tests
 from zerotouch.sandbox import SandboxCluster
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
@@ -53,18 +52,6 @@ def apps_v1(api_client: client.ApiClient) -> client.AppsV1Api:
 @pytest.fixture
 def batch_v1(api_client: client.ApiClient) -> client.BatchV1Api:
     return client.BatchV1Api(api_client)
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll until `predicate()` is truthy; fail the test with a clear message otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s: {predicate}")
-        time.sleep(interval)
 
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
