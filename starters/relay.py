@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 
@@ -21,7 +21,9 @@ from starters.relay_auth import require_credentials
 from starters.relay_config import RelayConfig, RelayConfigError, load_token
 from starters.relay_deliver import TemporalRejected, TemporalUnavailable, deliver
 from starters.relay_limits import check_content_type, parse_payload, read_body
+from starters.relay_metrics import WEBHOOK_PATH, RelayMetrics
 from zerotouch.alerts import WebhookPayload
+from zerotouch.telemetry import METRICS_CONTENT_TYPE, Telemetry
 
 __all__ = ["RelayConfig", "RelayConfigError", "create_app", "load_token"]
 
@@ -72,9 +74,15 @@ _SECURITY_SCHEMES = {
 }
 
 
-def create_app(*, client: Client, config: RelayConfig) -> FastAPI:
-    """The relay as an ASGI app; raises `RelayConfigError` for a configuration it must not serve."""
+def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | None = None) -> FastAPI:
+    """The relay as an ASGI app; raises `RelayConfigError` for a configuration it must not serve.
+
+    With ``telemetry``, the relay counts what it receives, serves ``/metrics``, and opens a
+    span per webhook that the client's tracing interceptor carries into the workflows
+    (connect the client with ``telemetry.client_options()``).
+    """
     config.check()
+    metrics = RelayMetrics(telemetry) if telemetry is not None else None
     app = FastAPI(
         title="zerotouch relay",
         version="1",
@@ -86,8 +94,11 @@ def create_app(*, client: Client, config: RelayConfig) -> FastAPI:
         ),
     )
 
+    if metrics is not None:
+        app.middleware("http")(metrics.middleware)
+
     @app.post(
-        "/alertmanager",
+        WEBHOOK_PATH,
         response_model=Accepted,
         responses=_RESPONSES,
         summary="Deliver an Alertmanager webhook",
@@ -105,8 +116,16 @@ def create_app(*, client: Client, config: RelayConfig) -> FastAPI:
         check_content_type(request)
         body = await read_body(request, limit=config.max_body_bytes, timeout=config.request_timeout_seconds)
         payload = parse_payload(body)
+        if metrics is not None:
+            metrics.accepted(payload)
         try:
-            delivery = await deliver(client, payload, config)
+            if telemetry is None:
+                delivery = await deliver(client, payload, config)
+            else:
+                with telemetry.tracer.start_as_current_span(
+                    "relay.alertmanager", attributes={"zerotouch.alerts": len(payload.alerts)}
+                ):
+                    delivery = await deliver(client, payload, config)
         except TemporalUnavailable as error:
             log.warning("answering 503: %s", error)
             return JSONResponse(
@@ -131,6 +150,12 @@ def create_app(*, client: Client, config: RelayConfig) -> FastAPI:
         if await _temporal_reachable(client):
             return Health(temporal="reachable")
         return JSONResponse(Health(temporal="unreachable").model_dump(), status_code=503)
+
+    if telemetry is not None:
+        @app.get("/metrics", include_in_schema=False)
+        async def prometheus_metrics() -> Response:
+            # Counts only, no alert contents: served without credentials, like /healthz.
+            return Response(telemetry.metrics_text(), media_type=METRICS_CONTENT_TYPE)
 
     def openapi() -> dict[str, Any]:
         # The payload is parsed by hand (to bound its size and word its errors), so

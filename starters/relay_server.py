@@ -20,6 +20,7 @@ from uvicorn.config import LOGGING_CONFIG
 from starters.relay import create_app
 from starters.relay_config import RelayConfig
 from starters.relay_protocol import protocol_with_header_deadline
+from zerotouch.telemetry import Telemetry
 
 log = logging.getLogger("zerotouch.relay")
 
@@ -41,9 +42,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _uvicorn_config(config: RelayConfig, client: Client, *, log_config: dict[str, Any] | None,
-                    access_log: bool) -> uvicorn.Config:
+                    access_log: bool, telemetry: Telemetry | None) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(client=client, config=config),
+        create_app(client=client, config=config, telemetry=telemetry),
         host=config.host,
         port=config.port,
         ssl_certfile=config.tls_certfile,
@@ -68,9 +69,9 @@ def _url(config: RelayConfig, port: int) -> str:
     return f"{'https' if config.tls else 'http'}://{host}:{port}"
 
 
-async def serve_relay(config: RelayConfig, client: Client) -> None:
+async def serve_relay(config: RelayConfig, client: Client, telemetry: Telemetry | None = None) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn's handling) or cancellation."""
-    uv_config = _uvicorn_config(config, client, log_config=LOGGING_CONFIG, access_log=True)
+    uv_config = _uvicorn_config(config, client, log_config=LOGGING_CONFIG, access_log=True, telemetry=telemetry)
     sock = _bind(config.host, config.port)
     try:
         log.warning("relay listening on %s/alertmanager", _url(config, sock.getsockname()[1]))
@@ -89,9 +90,12 @@ class _EmbeddedServer(uvicorn.Server):
 class RelayServer:
     """The relay started in the current event loop: ``await start()``, ``port``, ``await stop()``."""
 
-    def __init__(self, config: RelayConfig, client: Client, *, access_log: bool = False) -> None:
+    def __init__(self, config: RelayConfig, client: Client, *, access_log: bool = False,
+                 telemetry: Telemetry | None = None) -> None:
         self._config = config
-        self._server = _EmbeddedServer(_uvicorn_config(config, client, log_config=None, access_log=access_log))
+        self._server = _EmbeddedServer(
+            _uvicorn_config(config, client, log_config=None, access_log=access_log, telemetry=telemetry)
+        )
         self._socket: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
 

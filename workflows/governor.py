@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from zerotouch import guardrails
+    from zerotouch import metric_names as names
     from zerotouch.governor_models import (
         GOVERNOR_WORKFLOW,
         QUERY_GOVERNOR_STATUS,
@@ -82,7 +83,9 @@ class GovernorWorkflow:
     @workflow.update(name=UPDATE_REQUEST_GRANT)
     def request_grant(self, request: GrantRequest) -> GrantDecision:
         self._handled += 1
-        return guardrails.decide(self._book, self._settings, request, workflow.now())
+        decision = guardrails.decide(self._book, self._settings, request, workflow.now())
+        _count_decision(decision)
+        return decision
 
     @workflow.signal(name=SIGNAL_REPORT_OUTCOME)
     def report_outcome(self, report: OutcomeReport) -> None:
@@ -136,6 +139,14 @@ class GovernorWorkflow:
     @workflow.query(name=QUERY_GOVERNOR_STATUS)
     def status(self) -> GovernorStatus:
         return guardrails.status(self._book, self._settings, workflow.now())
+
+
+def _count_decision(decision: GrantDecision) -> None:
+    """Every decision by code; refusals (neither granted nor sent to a human) by reason."""
+    meter = workflow.metric_meter()
+    meter.create_counter(names.GOVERNOR_DECISIONS, "grant decisions").add(1, {"code": decision.code})
+    if not decision.granted and not decision.needs_approval:
+        meter.create_counter(names.GOVERNOR_REFUSALS, "grants refused").add(1, {"reason": decision.code})
 
 
 def _require_name(by: str) -> None:

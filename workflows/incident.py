@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 from workflows import incident_calls as calls
+from workflows import incident_metrics as metrics
 from workflows.incident_ladder import EscalationLadder
 from workflows.incident_remediation import Outcome, Remediation
 from workflows.incident_state import IncidentBook
@@ -65,12 +66,15 @@ class IncidentWorkflow:
             # Only resolved deliveries arrived: nothing is wrong, nothing to do.
             book.note("resolution", "closed: the alert was already resolved")
             book.set_state("closed")
+            metrics.alert_suppressed("already_resolved")
             return book.status()
         book.triage = triage(policy, book.labels)
         runbook = book.triage.runbook
         book.allowed_attempts = runbook.max_attempts if runbook else 0
         book.note("triage", self._triage_summary(), "zerotouch")
         book.set_state("triaged")
+        metrics.incident_opened(book.triage.severity, runbook.name if runbook else "none",
+                                book.alert_started_at, book.detected_at)
         ladder = self._ladder = EscalationLadder(book, policy, params.cluster)
         ladder_task = asyncio.create_task(ladder.run())
         try:
@@ -86,8 +90,12 @@ class IncidentWorkflow:
         book = self._book
         status = book.status()
         outcome: str = status.state if status.state in ("aborted", "closed") else "resolved"
-        if status.state == "resolved" and book.frozen_ever and not book.verified_by_automation:
-            outcome = "taken_over" if book.owner else "escalated"
+        if status.state == "resolved" and not book.verified_by_automation:
+            # A person owned it (also when the kill switch, not a freeze, sent it to them).
+            if book.owner:
+                outcome = "taken_over"
+            elif book.frozen_ever:
+                outcome = "escalated"
         severity = status.severity or policy.severity.default
         entry = LedgerEntryInput(
             status=status,
@@ -97,6 +105,9 @@ class IncidentWorkflow:
             user_impact=policy.user_impact.get(severity, ""),
             closed_at=workflow.now(),
         )
+        metrics.incident_closed(outcome, book.human_steps)
+        if book.resolved_at is not None:
+            metrics.recovered(book.alert_started_at, book.resolved_at, book.human_steps)
         try:
             receipt = await calls.append_to_ledger(entry, self._cluster)
         except ActivityError as error:
@@ -160,7 +171,7 @@ class IncidentWorkflow:
         """
         book = self._book
         book.resolved_at = workflow.now()
-        book.pending = None
+        book.settle_pending("cleared")
         book.note("resolution", why, actor)
         book.set_state("resolved")
         book.refired = False
@@ -203,7 +214,7 @@ class IncidentWorkflow:
             book.frozen = False
             book.allowed_attempts = book.attempts + 1
             book.approved_request = None
-            book.pending = None
+            book.settle_pending("approved")
             book.set_state("triaged")
 
     async def _cool_down(self, period: timedelta) -> None:
@@ -251,7 +262,7 @@ class IncidentWorkflow:
         book.approved_request = book.pending.request_id
         book.approved_by = decision.by
         book.note("approval", f"approved {book.pending.what}" + _with_note(decision.note), decision.by)
-        book.pending = None
+        book.settle_pending("approved")
         book.publish()
         return self._decision(f"approved by {decision.by}")
 
@@ -276,7 +287,7 @@ class IncidentWorkflow:
     def abort(self, decision: AbortInput) -> HumanDecision:
         book = self._book
         book.aborted_by = decision.by
-        book.pending = None
+        book.settle_pending("aborted")
         book.note("abort", f"aborted: {decision.reason}", decision.by)
         book.set_state("aborted")
         return self._decision(f"aborted by {decision.by}")
@@ -289,7 +300,7 @@ class IncidentWorkflow:
     def take_over(self, decision: TakeOverInput) -> HumanDecision:
         book = self._book
         book.owner = decision.by
-        book.pending = None
+        book.settle_pending("taken_over")
         book.note("take_over", "a human owns the incident; automation stopped" + _with_note(decision.note), decision.by)
         book.set_state("taken_over")
         return self._decision(f"taken over by {decision.by}")

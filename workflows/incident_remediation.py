@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows import incident_calls as calls
+from workflows import incident_metrics as metrics
 from workflows.incident_grant import GrantRefused, obtain_grant
 from workflows.incident_state import IncidentBook
 
@@ -186,7 +187,7 @@ class Remediation:
             book.approved_request = None
             return None
         if book.aborted_by is None and book.owner is None:
-            book.pending = None
+            book.settle_pending("cleared")
             return Outcome.CLEARED
         return Outcome.STOPPED
 
@@ -221,6 +222,7 @@ class Remediation:
         return Outcome.FAILED
 
     def _record(self, request: ActionRequest, outcome: str, detail: str) -> None:
+        metrics.action(request.action, outcome.replace(" ", "_"))
         self._book.actions.append(
             ActionRecord(
                 step=self._step_index,

@@ -23,6 +23,8 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.names import SA_INCIDENT_SEVERITY, SA_INCIDENT_STATE, SA_RUNBOOK, SA_SERVICE
     from zerotouch.triage import Triage
 
+from workflows import incident_metrics as metrics
+
 
 class IncidentBook:
     """The incident's bookkeeping; every mutation records a timeline entry."""
@@ -68,10 +70,13 @@ class IncidentBook:
         elif not was_firing:
             # A flap: it resolved and fired again while the incident is open.
             self.note("detected", f"{event.alertname} fired again (flap)", "alertmanager")
+            metrics.alert_suppressed("flap")
             if self.state == "resolved":
                 self.refired = True
-        # Repeats of a firing alert (Alertmanager's repeat_interval, duplicate receivers)
-        # are counted only; a timeline entry each would drown the audit trail.
+        else:
+            # Repeats of a firing alert (Alertmanager's repeat_interval, duplicate receivers)
+            # are counted only; a timeline entry each would drown the audit trail.
+            metrics.alert_deduplicated()
 
     def alert_resolved(self, event: AlertEvent) -> None:
         self.alerts_received += 1
@@ -132,7 +137,19 @@ class IncidentBook:
         self.note("approval", f"approval requested for {what}: {reason}", requested_by)
         self.set_state("awaiting_approval")
         self.publish()
+        metrics.approval_requested()
         return self.pending
+
+    def settle_pending(self, decision: str) -> None:
+        """The pending approval (if any) ended: approved, aborted, taken over, or cleared."""
+        if self.pending is not None:
+            metrics.approval_decided(decision, self.pending.requested_at)
+            self.pending = None
+
+    @property
+    def human_steps(self) -> bool:
+        """Whether a person approved, aborted, retried or took over anything in this incident."""
+        return any(entry.actor not in metrics.MACHINE_ACTORS for entry in self.timeline)
 
     def status(self) -> IncidentStatus:
         triage = self.triage

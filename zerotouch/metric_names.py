@@ -1,0 +1,37 @@
+"""The names of zerotouch's metrics, shared by the code that records them and the dashboard.
+
+Kept free of client libraries so workflows can import it. Names are given as the
+instrument names; the Prometheus exporter adds ``_total`` to counters, and
+histograms already carry their unit (``_seconds``) in the name.
+"""
+
+from __future__ import annotations
+
+# The relay (opentelemetry-sdk meter "zerotouch.relay").
+ALERTS_RECEIVED = "zerotouch_alerts_received"  # {status: firing|resolved}
+WEBHOOKS = "zerotouch_webhooks"  # {code: HTTP status answered}
+DELIVERY_SECONDS = "zerotouch_relay_delivery_seconds"  # webhook arrival → Temporal has every alert
+
+# Incident workflows (Temporal's workflow metric meter; not recorded during replay).
+ALERTS_DEDUPLICATED = "zerotouch_alerts_deduplicated"  # a repeat of an alert already firing
+ALERTS_SUPPRESSED = "zerotouch_alerts_suppressed"  # {reason: flap|already_resolved}
+INCIDENTS_OPENED = "zerotouch_incidents_opened"  # {severity, runbook}
+INCIDENTS_CLOSED = "zerotouch_incidents_closed"  # {outcome, handled_by: automation|human}
+ACTIONS = "zerotouch_actions"  # {action, result: applied|already_applied|failed}
+APPROVALS_REQUESTED = "zerotouch_approvals_requested"
+APPROVALS_DECIDED = "zerotouch_approvals_decided"  # {decision: approved|aborted|taken_over|cleared}
+APPROVAL_WAIT_SECONDS = "zerotouch_approval_wait_seconds"
+MTTD_SECONDS = "zerotouch_mttd_seconds"  # alert startsAt → incident opened
+MTTR_SECONDS = "zerotouch_mttr_seconds"  # {handled_by} alert startsAt → verified recovery
+
+# The Governor workflow.
+GOVERNOR_DECISIONS = "zerotouch_governor_decisions"  # {code}
+GOVERNOR_REFUSALS = "zerotouch_governor_refusals"  # {reason: the decision code}
+
+# Seconds, for incidents that recover in seconds or take a human an hour.
+DURATION_BUCKETS_SECONDS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 45, 60, 90, 120, 300, 600, 1800, 3600, 14400)
+SECONDS_HISTOGRAMS = (DELIVERY_SECONDS, APPROVAL_WAIT_SECONDS, MTTD_SECONDS, MTTR_SECONDS)
+
+# Temporal's SDK latencies (exported in seconds): from a millisecond poll to a minute-long long-poll.
+SDK_LATENCY_INSTRUMENTS = "temporal_*latency"
+SDK_LATENCY_BUCKETS_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
