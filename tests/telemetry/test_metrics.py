@@ -25,6 +25,7 @@ from starters.relay import RelayConfig
 from starters.relay_server import RelayServer
 from starters import steer
 from starters.governor import ensure_governor, pause, set_mode
+from tests.support.dashboard import series_names
 from tests.support.policies import fast_policy
 from tests.support.zt import alert, open_incident, running_workers, until_closed, wait_for
 from zerotouch.governor_policy import governor_settings
@@ -191,6 +192,11 @@ async def test_an_incident_shows_in_the_relay_and_worker_metrics_and_one_trace(
         # Temporal's own SDK metrics are on the same page.
         assert value(worker_page, "temporal_workflow_completed_total") >= 1
         assert value(worker_page, "temporal_activity_execution_latency_seconds_count") >= 1
+
+        # The dashboard's Temporal panels query series the workers really export.
+        exported = {name for name, _ in worker_page} | {name for name, _ in relay_page}
+        temporal_queried = {s for s in series_names() if s.startswith("temporal_")}
+        assert temporal_queried and temporal_queried <= exported, temporal_queried - exported
 
         await _promtool_check(relay_text)
         await _promtool_check(worker_text)
