@@ -24,7 +24,8 @@ def test_panels_have_unique_ids_and_do_not_overlap() -> None:
     for panel in panels:
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24, panel["title"]
-        mine = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+        columns, rows = range(grid["x"], grid["x"] + grid["w"]), range(grid["y"], grid["y"] + grid["h"])
+        mine = {(x, y) for x in columns for y in rows}
         assert not cells & mine, f"{panel['title']} overlaps another panel"
         cells |= mine
 

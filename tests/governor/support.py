@@ -49,3 +49,19 @@ async def running_governor(
 
 async def ask(handle: WorkflowHandle[Any, Any], request: GrantRequest) -> GrantDecision:
     return await execute_grant(handle, request)
+
+
+async def replay_and_record_governor(client: Client, workflow_id: str, run_id: str | None, name: str) -> None:
+    """Replay one Governor run against today's code; with ZEROTOUCH_RECORD_HISTORIES=1 keep it as golden."""
+    import os
+
+    from temporalio.worker import Replayer
+
+    from tests.support.zt import HISTORIES
+    from zerotouch.temporal import data_converter
+
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    await Replayer(workflows=[GovernorWorkflow], data_converter=data_converter()).replay_workflow(history)
+    if os.environ.get("ZEROTOUCH_RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(parents=True, exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text(history.to_json())

@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from starters import governor
 from starters.governor import GovernorError
-from tests.governor.support import ask, running_governor
+from tests.governor.support import ask, replay_and_record_governor, running_governor
 from zerotouch.governor_models import SIGNAL_REPORT_OUTCOME, GovernorSettings, GrantRequest, OutcomeReport
 
 
@@ -45,6 +45,7 @@ async def test_pause_refuses_until_it_expires_and_resume_works_early(time_env: W
         assert (await ask(handle, request(3))).code == "paused"
         assert "resumed by bob" in (await governor.resume(client, cluster, "bob")).message
         assert (await ask(handle, request(3))).granted
+    await replay_and_record_governor(client, handle.id, None, "governor-pause-expire-resume")
 
 
 async def test_validators_reject_bad_steering_with_clear_messages(time_env: WorkflowEnvironment) -> None:
@@ -124,3 +125,4 @@ async def test_continue_as_new_keeps_cooldowns_trust_and_idempotency(time_env: W
         rows = await governor.trust_table(client, cluster)
         assert [(r.runbook, r.failures) for r in rows] == [("restart-crashlooping", 1)]
         assert (await governor.governor_status(client, cluster)).requests_handled == 6
+        await replay_and_record_governor(client, handle.id, handle.result_run_id, "governor-continued-as-new")
