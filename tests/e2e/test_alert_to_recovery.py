@@ -31,6 +31,8 @@ from zerotouch.alerts import AlertEvent, incident_id_for
 from zerotouch.models import AbortInput, IncidentStatus
 from zerotouch.policy import load_policy
 from zerotouch.sandbox import SandboxCluster
+from zerotouch.telemetry import Telemetry
+from zerotouch.temporal import data_converter
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-" + uuid.uuid4().hex
@@ -44,6 +46,7 @@ class Stack:
     alertmanager: Alertmanager
     cluster: str
     group_by: list[str]
+    alertmanager_relay_url: str
 
     def incident_id(self, alertname: str, namespace: str, deployment: str) -> str:
         labels = {"alertname": alertname, "namespace": namespace, "deployment": deployment}
@@ -97,24 +100,32 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
     cluster = f"e2e{uuid.uuid4().hex[:6]}"
     sandbox = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=0.2)
     sandbox.start()
+    # Relay and workers share one process's telemetry here; Prometheus scrapes it from the relay.
+    telemetry = Telemetry("zerotouch-e2e")
+    await telemetry.start()
+    config = dev_env.client.service_client.config
+    client = await Client.connect(config.target_host, namespace=dev_env.client.namespace,
+                                  data_converter=data_converter(), **telemetry.client_options())
     relay = RelayServer(RelayConfig(host="127.0.0.1", port=0, token=TOKEN, group_by=policy.group_by,
-                                    cluster=cluster), dev_env.client)
+                                    cluster=cluster), client, telemetry=telemetry)
     alertmanager = prometheus = None
     try:
         await relay.start()
         alertmanager = Alertmanager(workdir, f"http://127.0.0.1:{relay.port}", token_file)
         rules = fast_rules(REPO / "deploy/prometheus/rules/zerotouch.rules.yml", workdir / "rules.yml")
         prometheus = Prometheus(workdir, [sandbox.url.removeprefix("http://")], rules,
-                                alertmanager.url.removeprefix("http://"))
-        async with running_workers(dev_env.client, cluster, kubernetes_url=sandbox.url,
+                                alertmanager.url.removeprefix("http://"),
+                                extra_jobs={"zerotouch": [f"127.0.0.1:{relay.port}"]})
+        async with running_workers(client, cluster, kubernetes_url=sandbox.url,
                                    prometheus_url=prometheus.url, policy_path=str(policy_path)):
-            yield Stack(dev_env.client, sandbox, prometheus, alertmanager, cluster, policy.group_by)
+            yield Stack(client, sandbox, prometheus, alertmanager, cluster, policy.group_by, relay.url)
     finally:
         for process in (prometheus, alertmanager):
             if process is not None:
                 process.stop()
         await relay.stop()
         sandbox.stop()
+        await telemetry.stop()
 
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -168,3 +179,39 @@ async def test_unfixable_escalates_and_freezes_after_two_attempts(stack: Stack) 
     handle = stack.client.get_workflow_handle(incident_id)
     await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="e2e", reason="test over"))
     stack.sandbox.clear(namespace="shop", deployment="web")
+
+
+async def test_prometheus_scrapes_zerotouch_metrics(stack: Stack) -> None:
+    # An alert no runbook covers, straight to the relay: it opens an incident (and escalates)
+    # without touching the sandbox, so this test stands alone whatever ran before it.
+    alertname = f"E2EMetrics{uuid.uuid4().hex[:6]}"
+    body = {"version": "4", "status": "firing", "receiver": "zerotouch", "groupLabels": {}, "commonLabels": {},
+            "commonAnnotations": {}, "externalURL": "http://am", "groupKey": "{}",
+            "alerts": [{"status": "firing", "labels": {"alertname": alertname, "namespace": "shop"},
+                        "annotations": {}, "startsAt": datetime.now(UTC).isoformat(), "fingerprint": ""}]}
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(f"{stack.alertmanager_relay_url}/alertmanager", json=body,
+                                   headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200, response.text
+    [incident_id] = response.json()["incidents"]
+    try:
+        await stack.status_when(incident_id, "escalated")
+        queries = {
+            'up{job="zerotouch"}': 1,
+            'sum(zerotouch_alerts_received_total)': 1,
+            'sum(zerotouch_incidents_opened_total{runbook="none"})': 1,
+            'sum(temporal_workflow_task_execution_latency_seconds_count)': 1,
+        }
+        deadline = asyncio.get_running_loop().time() + 30
+        missing = dict(queries)
+        async with httpx.AsyncClient(base_url=stack.prometheus.url, timeout=5) as http:
+            while missing and asyncio.get_running_loop().time() < deadline:
+                for query, minimum in list(missing.items()):
+                    result = (await http.get("/api/v1/query", params={"query": query})).json()["data"]["result"]
+                    if result and float(result[0]["value"][1]) >= minimum:
+                        del missing[query]
+                await asyncio.sleep(1)
+        assert not missing, f"Prometheus never saw: {missing}"
+    finally:
+        handle = stack.client.get_workflow_handle(incident_id)
+        await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="e2e", reason="test over"))

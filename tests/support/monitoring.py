@@ -106,14 +106,18 @@ class Alertmanager(_Process):
 
 
 class Prometheus(_Process):
-    def __init__(self, workdir: Path, scrape_targets: list[str], rule_file: Path, alertmanager: str) -> None:
+    def __init__(self, workdir: Path, scrape_targets: list[str], rule_file: Path, alertmanager: str,
+                 extra_jobs: dict[str, list[str]] | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(rule_file)],
             "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
-            "scrape_configs": [{"job_name": "sandbox", "static_configs": [{"targets": scrape_targets}]}],
+            "scrape_configs": [{"job_name": "sandbox", "static_configs": [{"targets": scrape_targets}]}] + [
+                {"job_name": job, "static_configs": [{"targets": targets}]}
+                for job, targets in (extra_jobs or {}).items()
+            ],
         }
         config_file = workdir / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(config))
