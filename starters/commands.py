@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from temporalio.client import Client
@@ -16,7 +17,10 @@ from starters import steer
 from starters.governor import GovernorError
 from starters.statedir import StateDir
 from workers.clients import KubernetesUnconfigured
+from zerotouch.codec_keys import STATE_DIR_KEYS_FILE
+from zerotouch.metrics_server import MetricsServer
 from zerotouch.policy import PolicyError, load_policy, policy_schema
+from zerotouch.telemetry import Telemetry, TelemetryError
 from zerotouch.temporal import connect
 
 
@@ -24,10 +28,14 @@ class UsageError(Exception):
     """Bad input on the command line: exit code 2."""
 
 
-async def _client(args: argparse.Namespace) -> Client:
-    address = args.address or os.environ.get("TEMPORAL_ADDRESS") or StateDir(args.state_dir).endpoints().get("temporal")
+async def _client(args: argparse.Namespace, **options: Any) -> Client:
+    state = StateDir(args.state_dir)
+    embedded = state.endpoints().get("temporal")
+    address = args.address or os.environ.get("TEMPORAL_ADDRESS") or embedded
+    # `zerotouch up` encrypts with a key of its own: use it for that server only.
+    keys_file = state.path / STATE_DIR_KEYS_FILE if embedded and address == embedded else None
     try:
-        return await connect(address, args.namespace)
+        return await connect(address, args.namespace, keys_file=keys_file, **options)
     except RuntimeError as error:
         raise UsageError(f"cannot reach Temporal at {address or 'the default address'}: {error}; "
                          "is `zerotouch up` running?") from None
@@ -75,8 +83,40 @@ async def _worker(args: argparse.Namespace) -> int:
         settings.policy_path = args.policy
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    await run_workers(await _client(args), args.queue or ALL_QUEUES, settings, stop, cluster=args.cluster)
+    async with _telemetry("zerotouch-worker") as telemetry:
+        client = await _client(args, **telemetry.client_options())
+        metrics = _metrics_server(telemetry, args.metrics_host, args.metrics_port)
+        try:
+            await run_workers(client, args.queue or ALL_QUEUES, settings, stop, cluster=args.cluster)
+        finally:
+            if metrics is not None:
+                metrics.stop()
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _telemetry(service: str) -> AsyncIterator[Telemetry]:
+    try:
+        telemetry = Telemetry.from_env(service)
+    except TelemetryError as error:
+        raise UsageError(str(error)) from None
+    await telemetry.start()
+    try:
+        yield telemetry
+    finally:
+        await telemetry.stop()
+
+
+def _metrics_server(telemetry: Telemetry, host: str, port: int) -> MetricsServer | None:
+    if port == 0:
+        return None
+    server = MetricsServer(telemetry, host, port)
+    try:
+        server.start()
+    except OSError as error:
+        raise UsageError(f"{error.strerror}; choose another --metrics-port, or 0 for none") from None
+    print(f"metrics on {server.url}", file=sys.stderr, flush=True)
+    return server
 
 
 async def _relay(args: argparse.Namespace) -> int:
@@ -87,7 +127,28 @@ async def _relay(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy or default_policy_path())
     config = RelayConfig(host=args.host, port=args.port, token=load_token(args.token_file),
                          group_by=policy.group_by, tls_certfile=args.tls_cert, tls_keyfile=args.tls_key)
-    await serve_relay(config, await _client(args))
+    async with _telemetry("zerotouch-relay") as telemetry:
+        await serve_relay(config, await _client(args, **telemetry.client_options()), telemetry)
+    return 0
+
+
+async def _codec_server(args: argparse.Namespace) -> int:
+    from starters.codec_server import CodecServer, CodecServerConfig, load_codec_token
+    from zerotouch.codec import EncryptionCodec
+    from zerotouch.codec_keys import keys_from_environment, read_keys_file
+
+    state_keys = StateDir(args.state_dir).path / STATE_DIR_KEYS_FILE
+    keys = read_keys_file(args.keys_file) if args.keys_file else keys_from_environment(state_keys)
+    if keys is None:
+        raise UsageError("no codec keys: pass --keys-file, set $ZEROTOUCH_CODEC_KEYS(_FILE), or run `zerotouch up`")
+    config = CodecServerConfig(token=load_codec_token(args.token_file), host=args.host, port=args.port,
+                               namespaces=args.namespace or [], tls_certfile=args.tls_cert, tls_keyfile=args.tls_key)
+    if args.origin:
+        config.origins = args.origin
+    server = CodecServer(EncryptionCodec(keys), config, embedded=False)
+    print(f"codec endpoint on {config.host}:{config.port} (keys {', '.join(keys.by_id)}; "
+          f"origins {', '.join(config.origins) or 'none'})", file=sys.stderr, flush=True)
+    await server.serve_until_stopped()
     return 0
 
 
@@ -221,6 +282,7 @@ _ASYNC: dict[str, Command] = {
     "retry": _human(steer.request_retry, "note"),
     "worker": _worker,
     "relay": _relay,
+    "codec-server": _codec_server,
     "up": _up,
     **dict.fromkeys(("pause", "resume", "mode", "close-breaker", "trust", "governor"), _governor_command),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -20,9 +21,12 @@ from starters.relay import RelayConfig
 from starters.relay_server import RelayServer
 from starters.statedir import StateDir
 from workers.run import run_workers
+from zerotouch.codec_keys import KEYS_ENV, KEYS_FILE_ENV, STATE_DIR_KEYS_FILE, ensure_keys_file, keys_from_environment
 from zerotouch.names import ALL_QUEUES
 from zerotouch.policy import load_policy
 from zerotouch.settings import WorkerSettings, default_policy_path
+from zerotouch.telemetry import Telemetry
+from zerotouch.temporal import connect
 
 
 @dataclass
@@ -37,13 +41,14 @@ class EmbeddedOptions:
 
 
 def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbox_url: str | None,
-            relay_url: str, token: str) -> str:
+            relay_url: str, token: str, codec_keys: str = "") -> str:
     lines = [
         "zerotouch is up",
         f"  Temporal        {server.address} (SQLite with WAL: {state.temporal_db})",
         f"  Web UI          {server.ui_url}",
-        f"  relay           {relay_url}/alertmanager   (API docs {relay_url}/docs)",
+        f"  relay           {relay_url}/alertmanager   (API docs {relay_url}/docs, metrics {relay_url}/metrics)",
         f"  relay token     {token}   (also in {state.token_file})",
+        f"  payload codec   AES-GCM, keys from {codec_keys}   (Web UI decoding: zerotouch codec-server)",
         f"  workers         {', '.join(ALL_QUEUES)}",
         f"  policy          {options.policy_path or default_policy_path()}",
     ]
@@ -73,11 +78,26 @@ def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbo
     return "\n".join(lines)
 
 
+def _codec_keys(state: StateDir) -> str:
+    """Where the payload codec's keys come from, so that the embedded default always encrypts.
+
+    Without keys in the environment, a key file is made once (0600) in the state dir and
+    exported to this process, whose every client (dev server, workers, relay) then uses it.
+    """
+    if not (os.environ.get(KEYS_ENV) or os.environ.get(KEYS_FILE_ENV)):
+        keys_file = state.path / STATE_DIR_KEYS_FILE
+        ensure_keys_file(keys_file)
+        os.environ[KEYS_FILE_ENV] = str(keys_file.resolve())
+    keys_from_environment()  # fail before starting anything if the keys are bad
+    return os.environ.get(KEYS_FILE_ENV) or f"${KEYS_ENV}"
+
+
 async def run_embedded(options: EmbeddedOptions) -> None:
     policy_path = options.policy_path or default_policy_path()
     policy = load_policy(policy_path)  # fail before starting anything if the policy is bad
     state = StateDir(options.state_dir).create()
     token = state.relay_token()
+    codec_keys = _codec_keys(state)
     server = DevServer(db_file=state.temporal_db, port=options.temporal_port, ui_port=options.ui_port,
                        log_file=state.path / "temporal.log")
     stop = asyncio.Event()
@@ -87,8 +107,17 @@ async def run_embedded(options: EmbeddedOptions) -> None:
     sandbox = None
     relay: RelayServer | None = None
     workers: asyncio.Task[None] | None = None
+    # Spans go to a file in the state dir so the console stays readable (OTEL_TRACES_EXPORTER picks another).
+    traces = (state.path / "traces.log").open("a", encoding="utf-8")
     try:
-        client = await server.start()
+        telemetry = Telemetry.from_env("zerotouch", console_out=traces)
+    except ValueError:
+        traces.close()
+        raise
+    await telemetry.start()
+    try:
+        await server.start()
+        client = await connect(server.address, **telemetry.client_options())
         if options.sandbox:
             from zerotouch.sandbox import SandboxCluster
 
@@ -99,12 +128,13 @@ async def run_embedded(options: EmbeddedOptions) -> None:
                                   ledger_url=default_ledger_url(state.path))
         workers = asyncio.create_task(run_workers(client, ALL_QUEUES, settings, stop))
         relay = RelayServer(RelayConfig(host="127.0.0.1", port=options.relay_port, token=token,
-                                        group_by=policy.group_by), client)
+                                        group_by=policy.group_by), client, telemetry=telemetry)
         await relay.start()
         relay_url = f"http://127.0.0.1:{relay.port}"
         state.write_endpoints({"temporal": server.address, "ui": server.ui_url, "relay": relay_url,
                                "sandbox": sandbox.url if sandbox else None})
-        print(_banner(options, state, server, sandbox.url if sandbox else None, relay_url, token), flush=True)
+        print(_banner(options, state, server, sandbox.url if sandbox else None, relay_url, token, codec_keys),
+              flush=True)
         await stop.wait()
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
@@ -117,4 +147,6 @@ async def run_embedded(options: EmbeddedOptions) -> None:
         if sandbox is not None:
             sandbox.stop()
         server.stop()
+        await telemetry.stop()
+        traces.close()
         state.clear_endpoints()

@@ -18,6 +18,17 @@ def _label(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _port(text: str) -> int:
+    """A TCP port, or 0 (meaning: none / any, as the option says)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 0..65535")
+    return port
+
+
 def _connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", help="Temporal frontend (default $TEMPORAL_ADDRESS or the running `up`)")
     parser.add_argument("--namespace", help="Temporal namespace (default $TEMPORAL_NAMESPACE or default)")
@@ -42,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--cluster", default="", help="cluster scope (task queue suffix)")
     worker.add_argument("--kubernetes-url", help="API server without auth (a sandbox); default: kubeconfig")
     worker.add_argument("--policy", help="policy file")
+    worker.add_argument("--metrics-host", default=os.environ.get("ZEROTOUCH_METRICS_HOST", "127.0.0.1"),
+                        help="where /metrics listens (default $ZEROTOUCH_METRICS_HOST or 127.0.0.1)")
+    worker.add_argument("--metrics-port", type=_port, default=os.environ.get("ZEROTOUCH_METRICS_PORT", "0"),
+                        help="serve Prometheus /metrics on this port, e.g. 9464 (default $ZEROTOUCH_METRICS_PORT; "
+                             "0 or unset: off, so several workers can share a host)")
     _connection(worker)
 
     relay = commands.add_parser("relay", help="serve the Alertmanager webhook relay")
@@ -52,6 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     relay.add_argument("--tls-key", help="and this key")
     relay.add_argument("--policy", help="policy file (for group_by)")
     _connection(relay)
+
+    codec = commands.add_parser("codec-server", help="serve the payload codec endpoint for the Temporal Web UI")
+    codec.add_argument("--host", default="127.0.0.1")
+    codec.add_argument("--port", type=int, default=9096)
+    codec.add_argument("--token-file", help="bearer token file (else $ZEROTOUCH_CODEC_TOKEN); required")
+    codec.add_argument("--keys-file", help="codec keys (else $ZEROTOUCH_CODEC_KEYS[_FILE] or the state dir's)")
+    codec.add_argument("--origin", action="append", metavar="URL",
+                       help="Web UI origin allowed to call it (repeatable; default the embedded UI on :8233)")
+    codec.add_argument("--namespace", action="append", help="serve only these namespaces (repeatable; default any)")
+    codec.add_argument("--tls-cert", help="serve HTTPS with this certificate")
+    codec.add_argument("--tls-key", help="and this key")
+    codec.add_argument("--state-dir", help="state directory of `zerotouch up` (default .zerotouch)")
 
     fire = commands.add_parser("fire", help="send an alert to the relay as Alertmanager would")
     fire.add_argument("alertname")

@@ -83,6 +83,20 @@ def wait_for_incident(state_dir: Path, predicate: object, timeout: float = 60.0)
     raise AssertionError(f"no matching incident in {timeout}s: {rows}")
 
 
+def _metrics_until(url: str, needle: str, timeout: float = 15.0) -> str:
+    """Scrape until ``needle`` shows (workflow metrics are exported once a second)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = httpx.get(url, timeout=5).text
+        if needle in text:
+            return text
+        time.sleep(0.5)
+    raise AssertionError(f"{needle} not in {url}:\n{text}")
+
+
 def test_up_sandbox_crashloop_is_restarted_once_and_state_survives_a_restart(
     state_dir: Path, ports: dict[str, int]
 ) -> None:
@@ -113,6 +127,14 @@ def test_up_sandbox_crashloop_is_restarted_once_and_state_survives_a_restart(
         assert "## Timeline" in postmortem and "restart_deployment" in postmortem
         report = json.loads(zerotouch("report", "--json", state_dir=state_dir).stdout)
         assert report["incidents"] == 1 and report["automation_rate"] == 1.0
+        # The relay's /metrics carries the embedded workers' metrics too (one process).
+        closed = 'zerotouch_incidents_closed_total{handled_by="automation"'
+        metrics = _metrics_until(f"{endpoints['relay']}/metrics", closed)
+        assert 'zerotouch_alerts_received_total{status="firing"}' in metrics
+        assert 'zerotouch_actions_total{action="restart_deployment"' in metrics
+        # One trace from the webhook to the restart, written to the state dir by default.
+        spans = (state_dir / "traces.log").read_text()
+        assert '"name": "relay.alertmanager"' in spans and '"name": "RunActivity:restart_deployment"' in spans
     finally:
         assert up.stop() == 0
     assert not (state_dir / "endpoints.json").exists(), "endpoints are withdrawn on stop"

@@ -28,6 +28,7 @@ from starters.relay_server import RelayServer
 from tests.support.dashboard import series_names
 from tests.support.policies import fast_policy
 from tests.support.zt import alert, open_incident, running_workers, until_closed, wait_for
+from workflows.incident import IncidentWorkflow
 from zerotouch.governor_policy import governor_settings
 from zerotouch.metrics_server import MetricsServer
 from zerotouch.policy import load_policy
@@ -157,7 +158,9 @@ async def test_an_incident_shows_in_the_relay_and_worker_metrics_and_one_trace(
                 handle = worker_process.client.get_workflow_handle(incident_id)
                 deadline = asyncio.get_running_loop().time() + 60
                 while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-                    assert asyncio.get_running_loop().time() < deadline, "incident did not close"
+                    if asyncio.get_running_loop().time() > deadline:
+                        status = await handle.query(IncidentWorkflow.status)
+                        raise AssertionError(f"incident did not close: {status.model_dump_json(indent=1)}")
                     await asyncio.sleep(0.2)
                 closed = datetime.now(UTC)
                 worker_text = await _until(worker_metrics.url, "zerotouch_incidents_closed_total", 1)

@@ -15,7 +15,7 @@ from . import discovery, subresources, tables, templates
 from .actions import classify
 from .core import SandboxCore
 from .errors import ApiError, bad_request
-from .failures import error_for
+from .failures import error_for, hold_answer
 from .messages import Request, Response, error_response
 from .patch import apply_patch
 from .pods import random_suffix
@@ -63,6 +63,7 @@ class KubeApi:
             response = error_response(err)
         if req.method in MUTATING and target is not None:
             self._record(req, target, audit, response.status)
+        hold_answer(rule)
         return response
 
     def _static(self, path: str) -> dict[str, Any] | None:

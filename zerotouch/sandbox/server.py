@@ -141,8 +141,9 @@ class SandboxCluster:
         return self.core.is_healthy(namespace, deployment)
 
     def fail_requests(self, status: int | None = 500, count: int = 1, path_contains: str = "",
-                      delay_seconds: float = 0.0, method: str = "") -> None:
-        self.core.failures.add(status, count, path_contains, delay_seconds, method)
+                      delay_seconds: float = 0.0, method: str = "", delay_after_seconds: float = 0.0) -> None:
+        """Fail (or delay) the next `count` matching requests; `delay_after_seconds` applies them, then stalls."""
+        self.core.failures.add(status, count, path_contains, delay_seconds, method, delay_after_seconds)
 
     def reset(self) -> None:
         self.core.reset()
