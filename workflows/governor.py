@@ -112,6 +112,7 @@ class GovernorWorkflow:
     @resume.validator
     def _check_resume(self, request: ResumeInput) -> None:
         _require_name(request.by)
+        self._require_approver(request.by, "resume automation")
         _refuse_if(guardrails.why_not_resume(self._book, workflow.now()), "NotPaused")
 
     @workflow.update(name=UPDATE_SET_MODE)
@@ -121,6 +122,8 @@ class GovernorWorkflow:
     @set_mode.validator
     def _check_set_mode(self, request: ModeInput) -> None:
         _require_name(request.by)
+        if request.mode == "auto":
+            self._require_approver(request.by, "switch to auto mode")
 
     @workflow.update(name=UPDATE_CLOSE_BREAKER)
     def close_breaker(self, request: BreakerCloseInput) -> GovernorAck:
@@ -129,12 +132,20 @@ class GovernorWorkflow:
     @close_breaker.validator
     def _check_close_breaker(self, request: BreakerCloseInput) -> None:
         _require_name(request.by)
+        self._require_approver(request.by, "close a circuit breaker")
         _refuse_if(guardrails.why_not_close(self._book, request.runbook), "BreakerNotOpen")
 
     @workflow.update(name=UPDATE_SETTINGS)
     def update_settings(self, settings: GovernorSettings) -> GovernorAck:
         self._settings = settings
         return GovernorAck(message="settings updated")
+
+    def _require_approver(self, by: str, what: str) -> None:
+        # Loosening a guardrail takes an approver of the policy; tightening one (pause,
+        # observe, approve-all) is open to anyone, so stopping automation is never blocked.
+        approvers = self._settings.approvers
+        if approvers is not None and by not in approvers:
+            _refuse_if(f"{by!r} is not an approver in the policy and may not {what}", "NotAnApprover")
 
     @workflow.query(name=QUERY_GOVERNOR_STATUS)
     def status(self) -> GovernorStatus:

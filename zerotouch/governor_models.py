@@ -61,6 +61,11 @@ class GovernorSettings(BaseModel):
     trust_prior_failures: float = Field(default=1.0, gt=0)
     preapproved_classes: list[str] = Field(default_factory=list, description="excluded classes that may run alone")
     idempotency_window: Duration = Field(default=timedelta(hours=24), description="how long granted ids are kept")
+    approvers: list[str] | None = Field(
+        default=None,
+        description="who may loosen a guardrail (resume, mode auto, close a breaker); None: anyone who names "
+                    "themselves. Anyone may tighten one (pause, observe, approve-all).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> GovernorSettings:

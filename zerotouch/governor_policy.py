@@ -31,6 +31,7 @@ def governor_settings(policy: Policy) -> GovernorSettings:
         trust_prior_successes=policy.trust.prior_successes,
         trust_prior_failures=policy.trust.prior_failures,
         preapproved_classes=list(policy.preapproved_classes),
+        approvers=sorted(set(policy.approvers.names).union(*policy.approvers.groups.values())),
     )
 
 

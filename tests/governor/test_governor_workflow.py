@@ -63,6 +63,30 @@ async def test_validators_reject_bad_steering_with_clear_messages(time_env: Work
         await governor.resume(client, "missing", "bob")
 
 
+async def test_only_approvers_loosen_guardrails_but_anyone_may_tighten_them(time_env: WorkflowEnvironment) -> None:
+    client = time_env.client
+    settings = GovernorSettings(approvers=["alice"], breaker_failures=3, trust_prior_successes=50)
+    async with running_governor(client, settings) as (cluster, handle):
+        # Anyone on call may stop automation ...
+        paused = await governor.pause(client, cluster, "mallory", "odd", timedelta(hours=1))
+        assert "paused by mallory" in paused.message
+        await governor.set_mode(client, cluster, "observe", "mallory")
+        # ... but only an approver may let it act again.
+        with pytest.raises(GovernorError, match="'mallory' is not an approver in the policy and may not resume"):
+            await governor.resume(client, cluster, "mallory")
+        with pytest.raises(GovernorError, match="may not switch to auto mode"):
+            await governor.set_mode(client, cluster, "auto", "mallory")
+        status = await governor.governor_status(client, cluster)
+        assert status.paused_by == "mallory" and status.mode == "observe", "a refused update changes nothing"
+        await governor.resume(client, cluster, "alice")
+        await governor.set_mode(client, cluster, "auto", "alice")
+        for index in range(1, 4):  # three failed verifications open the runbook's breaker
+            await fail_once(handle, index)
+        with pytest.raises(GovernorError, match="may not close a circuit breaker"):
+            await governor.close_breaker(client, cluster, "restart-crashlooping", "mallory")
+        await governor.close_breaker(client, cluster, "restart-crashlooping", "alice")
+
+
 async def test_observe_and_approve_all_modes(time_env: WorkflowEnvironment) -> None:
     client = time_env.client
     async with running_governor(client, GovernorSettings()) as (cluster, handle):
