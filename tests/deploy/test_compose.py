@@ -52,6 +52,18 @@ def test_zerotouch_services_share_the_environment_contract(compose: dict[str, An
         assert "./deploy/policy:/etc/zerotouch:ro" in compose["services"][service]["volumes"], service
 
 
+def test_every_zerotouch_process_encrypts_payloads_and_serves_metrics(compose: dict[str, Any]) -> None:
+    # A process without the keys would write plaintext into history (or fail to read it).
+    for service in _zerotouch_commands(compose):
+        definition = compose["services"][service]
+        assert definition["environment"]["ZEROTOUCH_CODEC_KEYS_FILE"] == "/run/secrets/codec-keys", service
+        assert "codec-keys" in definition["secrets"], service
+        if definition["command"][1] == "worker":
+            assert definition["environment"]["ZEROTOUCH_METRICS_PORT"] == "9464", service
+            assert definition["environment"]["ZEROTOUCH_METRICS_HOST"] == "0.0.0.0", service
+    assert compose["secrets"]["codec-keys"]["file"] == "./secrets/codec-keys"
+
+
 def test_temporal_persists_in_postgresql(compose: dict[str, Any]) -> None:
     temporal = compose["services"]["temporal"]
     assert temporal["image"].startswith("temporalio/auto-setup:")

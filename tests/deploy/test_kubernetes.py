@@ -112,6 +112,22 @@ def test_one_worker_deployment_per_queue_with_a_valid_command(objects: list[tupl
     assert sorted(queues) == sorted(ALL_QUEUES)
 
 
+def test_every_zerotouch_pod_encrypts_payloads_with_the_mounted_keys(objects: list[tuple[Path, Obj]]) -> None:
+    for deploy in _of(objects, "Deployment"):
+        spec = deploy["spec"]["template"]["spec"]
+        container = spec["containers"][0]
+        env = {item["name"]: item.get("value") for item in container.get("env", [])}
+        keys_file = Path(env["ZEROTOUCH_CODEC_KEYS_FILE"])
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert mounts["codec-keys"] == str(keys_file.parent), deploy["metadata"]["name"]
+        secret = volumes["codec-keys"]["secret"]
+        assert secret["secretName"] == "zerotouch-codec-keys" and secret["defaultMode"] == 0o400
+        if container["command"][1] == "worker":
+            assert env["ZEROTOUCH_METRICS_PORT"] == "9464" and env["ZEROTOUCH_METRICS_HOST"] == "0.0.0.0"
+            assert {"name": "metrics", "containerPort": 9464} in container["ports"]
+
+
 def test_references_resolve(objects: list[tuple[Path, Obj]]) -> None:
     accounts = {doc["metadata"]["name"] for doc in _of(objects, "ServiceAccount")}
     deployments = {doc["metadata"]["name"] for doc in _of(objects, "Deployment")}
