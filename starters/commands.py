@@ -126,7 +126,8 @@ async def _relay(args: argparse.Namespace) -> int:
 
     policy = load_policy(args.policy or default_policy_path())
     config = RelayConfig(host=args.host, port=args.port, token=load_token(args.token_file),
-                         group_by=policy.group_by, tls_certfile=args.tls_cert, tls_keyfile=args.tls_key)
+                         group_by=policy.group_by, tls_certfile=args.tls_cert, tls_keyfile=args.tls_key,
+                         cluster=args.cluster, temporal_timeout_seconds=args.temporal_timeout)
     async with _telemetry("zerotouch-relay") as telemetry:
         await serve_relay(config, await _client(args, **telemetry.client_options()), telemetry)
     return 0

@@ -11,6 +11,9 @@ from zerotouch.names import WORKFLOWS_QUEUE
 
 DEFAULT_GROUP_BY = ("alertname", "namespace", "deployment")
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# Alertmanager gives a webhook flush at least 10 s; answering 503 before that lets it retry
+# within the same flush instead of waiting a whole group_interval.
+DEFAULT_TEMPORAL_TIMEOUT_SECONDS = 8.0
 TOKEN_ENV_VAR = "ZEROTOUCH_RELAY_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 
@@ -51,7 +54,7 @@ class RelayConfig:
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
     request_timeout_seconds: float = 10.0
-    temporal_timeout_seconds: float = 10.0
+    temporal_timeout_seconds: float = DEFAULT_TEMPORAL_TIMEOUT_SECONDS
     retry_after_seconds: int = 5
     max_concurrent_requests: int = 256
 

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from starters.relay_config import DEFAULT_TEMPORAL_TIMEOUT_SECONDS
 from zerotouch.models import INCIDENT_STATES
 from zerotouch.names import ALL_QUEUES
 
@@ -27,6 +28,16 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port {port} is outside 0..65535")
     return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < seconds <= 300:
+        raise argparse.ArgumentTypeError(f"{seconds:g} s is outside (0, 300]")
+    return seconds
 
 
 def _connection(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     relay.add_argument("--tls-cert", help="serve HTTPS with this certificate")
     relay.add_argument("--tls-key", help="and this key")
     relay.add_argument("--policy", help="policy file (for group_by)")
+    relay.add_argument("--cluster", default="", help="cluster scope: feeds the workers started with the same --cluster")
+    relay.add_argument("--temporal-timeout", type=_seconds, default=DEFAULT_TEMPORAL_TIMEOUT_SECONDS, metavar="SECONDS",
+                       help="answer 503 when Temporal has not taken the alerts by then "
+                            f"(default {DEFAULT_TEMPORAL_TIMEOUT_SECONDS:g}: under Alertmanager's 10 s notify "
+                            "deadline, so it can retry within the same flush)")
     _connection(relay)
 
     codec = commands.add_parser("codec-server", help="serve the payload codec endpoint for the Temporal Web UI")
