@@ -6,11 +6,14 @@ a client. It is idempotent by the request's id: a retried call gets the same dec
 
 from __future__ import annotations
 
-from temporalio import activity
-from temporalio.client import Client
+from typing import Any
 
-from starters.governor import ensure_governor, execute_grant, update_settings
-from zerotouch.governor_models import GovernorSettings, GrantDecision
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from starters.governor import GovernorError, ensure_governor, execute_grant, update_settings
+from zerotouch.governor_models import GovernorSettings, GrantDecision, governor_id
 from zerotouch.governor_policy import GrantCall
 
 
@@ -23,9 +26,29 @@ class GovernorActivities:
     @activity.defn(name="request_grant")
     async def request_grant(self, call: GrantCall) -> GrantDecision:
         """Start the Governor if it is not running, then ask it; the decision is its to make."""
-        handle = await ensure_governor(self._client, call.cluster, call.settings)
+        # Starting (or finding) the Governor costs a round trip; once this process has seen it
+        # running, ask straight away and start it again only if it turns out to be gone.
+        handle = await self._governor(call, fresh=call.cluster not in self._pushed)
+        try:
+            # Retries updates the server drops while the Governor continues as new (temporalio/temporal#6375).
+            return await execute_grant(handle, call.request)
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            self._pushed.pop(call.cluster, None)  # terminated since: start it again with these settings
+            return await execute_grant(await self._governor(call, fresh=True), call.request)
+
+    async def _governor(self, call: GrantCall, *, fresh: bool) -> WorkflowHandle[Any, Any]:
+        if fresh:
+            handle = await ensure_governor(self._client, call.cluster, call.settings)
+        else:
+            handle = self._client.get_workflow_handle(governor_id(call.cluster))
         if self._pushed.get(call.cluster) != call.settings:
-            await update_settings(self._client, call.cluster, call.settings)
+            try:
+                await update_settings(self._client, call.cluster, call.settings)
+            except GovernorError:
+                if fresh:
+                    raise
+                return await self._governor(call, fresh=True)  # it is gone: start it again
             self._pushed[call.cluster] = call.settings
-        # Retries updates the server drops while the Governor continues as new (temporalio/temporal#6375).
-        return await execute_grant(handle, call.request)
+        return handle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -12,10 +13,17 @@ from zerotouch.policy import Policy, PolicyError, load_policy
 
 
 class PolicyActivities:
-    """Loads and validates the policy file."""
+    """Loads and validates the policy file.
+
+    Every new incident loads the policy; parsing and validating the YAML each time was an eighth
+    of a worker's CPU (BENCHMARKS.md, scenario 2), so the parsed policy is kept until the file's
+    modification time or size changes.
+    """
 
     def __init__(self, *, default_path: str | None) -> None:
         self._default_path = default_path
+        self._lock = threading.Lock()
+        self._cached: tuple[tuple[str, int, int], Policy] | None = None
 
     @activity.defn(name="load_policy")
     def load_policy(self, request: PolicyRequest) -> Policy:
@@ -25,6 +33,21 @@ class PolicyActivities:
             raise ApplicationError("no policy file: set ZEROTOUCH_POLICY or pass a path", type="InvalidPolicy",
                                    non_retryable=True)
         try:
-            return load_policy(path)
+            return self._load(path)
         except PolicyError as error:
             raise ApplicationError(str(error), type="InvalidPolicy", non_retryable=True) from None
+
+    def _load(self, path: str) -> Policy:
+        try:
+            stat = os.stat(path)
+            version: tuple[str, int, int] | None = (path, stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            version = None  # load_policy says what is wrong with the path
+        with self._lock:
+            if version is not None and self._cached is not None and self._cached[0] == version:
+                return self._cached[1]
+        policy = load_policy(path)
+        if version is not None:
+            with self._lock:
+                self._cached = (version, policy)
+        return policy

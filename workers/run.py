@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.governor import GovernorActivities
 from activities.kubernetes import KubernetesActivities
@@ -31,6 +32,25 @@ from zerotouch.names import ALL_QUEUES, DATA_QUEUE, KUBERNETES_QUEUE, OBSERVE_QU
 from zerotouch.settings import WorkerSettings
 
 WORKFLOWS: list[type] = [IncidentWorkflow, GovernorWorkflow]
+
+# The sandbox re-imports a workflow's modules for every new workflow instance; these helpers
+# keep no module state, so they are imported once and shared (a third of the worker's CPU per
+# new incident went to re-importing them: BENCHMARKS.md, scenario 2). The workflow definition
+# modules themselves stay sandboxed, and the golden-history replays guard determinism.
+PASSTHROUGH_MODULES = (
+    "workflows.incident_calls",
+    "workflows.incident_grant",
+    "workflows.incident_ladder",
+    "workflows.incident_metrics",
+    "workflows.incident_remediation",
+    "workflows.incident_state",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
 
 
 def _methods(instance: object) -> list[Callable[..., Any]]:
@@ -79,6 +99,7 @@ def build_workers(
         kwargs: dict[str, Any] = {}
         if queue == WORKFLOWS_QUEUE:
             kwargs["workflows"] = WORKFLOWS
+            kwargs["workflow_runner"] = workflow_runner()
         else:
             kwargs["activities"] = activities_for(queue, settings, http, client)
             kwargs["activity_executor"] = executor

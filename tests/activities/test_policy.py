@@ -57,3 +57,17 @@ def test_no_policy_configured(activity_env: Env, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ApplicationError) as caught:
         activity_env.env.run(PolicyActivities(default_path=None).load_policy, PolicyRequest())
     assert caught.value.type == "InvalidPolicy" and "ZEROTOUCH_POLICY" in caught.value.message
+
+
+def test_the_parsed_policy_is_reused_until_the_file_changes(
+    files: dict[str, str], activity_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ZEROTOUCH_POLICY", raising=False)
+    activities = PolicyActivities(default_path=files["good"])
+    first = activity_env.env.run(activities.load_policy, PolicyRequest())
+    assert activity_env.env.run(activities.load_policy, PolicyRequest()) is first, "unchanged file: not parsed again"
+    Path(files["good"]).write_text(GOOD.replace("approve-all", "observe"))
+    assert activity_env.env.run(activities.load_policy, PolicyRequest()).mode == "observe"
+    Path(files["good"]).write_text("mode: yolo\n")
+    with pytest.raises(ApplicationError, match="mode"):
+        activity_env.env.run(activities.load_policy, PolicyRequest())
