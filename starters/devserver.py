@@ -17,6 +17,11 @@ from zerotouch.names import SEARCH_ATTRIBUTES
 from zerotouch.temporal import data_converter
 
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+# Every incident asks the one Governor workflow for its grant through an update. The server's
+# default of 10 in-flight updates per workflow made an alert storm's grants fail with
+# RESOURCE_EXHAUSTED and back off, while holding the observe queue's activity slots that new
+# incidents need for `load_policy` (python -m bench, scenario 3).
+DYNAMIC_CONFIG = {"history.maxInFlightUpdates": "200"}
 
 
 def dev_server_command(
@@ -31,6 +36,8 @@ def dev_server_command(
     command += ["--headless"] if headless else ["--ui-port", str(ui_port)]
     for pragma in SQLITE_PRAGMAS:
         command += ["--sqlite-pragma", pragma]
+    for setting, value in DYNAMIC_CONFIG.items():
+        command += ["--dynamic-config-value", f"{setting}={value}"]
     for key in SEARCH_ATTRIBUTES:
         command += ["--search-attribute", f"{key.name}=Keyword"]
     return command

@@ -1,0 +1,115 @@
+"""Findings drawn from this run's numbers: which goal was missed, where the time went, what to change.
+
+The causes named here were found with the profiles and history breakdowns this harness records;
+the proposed fixes are for code the benchmark does not own (`workflows/`, `activities/`, `workers/`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.breakdown import STEPS
+from bench.report import Section
+from bench.stats import median
+from zerotouch.settings import WorkerSettings
+
+# What to change when a step of the first-action path dominates.
+_FIXES = {
+    STEPS[1]: "every new incident makes the Temporal SDK's workflow sandbox re-import `workflows/incident.py` and "
+              "its helper modules; passing the stateless helpers (`workflows.incident_*`) through "
+              "(`SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(...))` "
+              "in `workers/run.py`) leaves only the definition module to import",
+    STEPS[2]: "`load_policy` reads and validates the policy YAML with PyYAML's pure-Python loader on every "
+              "incident; caching the parsed policy by (path, mtime) in `activities/policy.py` (or "
+              "`yaml.CSafeLoader` in `zerotouch/policy.py`) makes it a dictionary lookup. Better still, the relay "
+              "could pass the policy digest in `IncidentInput` so the activity is skipped when unchanged",
+    STEPS[4]: "each grant is two round trips (`ensure_governor`, then the update) plus a Governor workflow task; "
+              "remembering that the Governor runs (per process) saves the first",
+    STEPS[6]: "the Kubernetes activity reads the deployment then patches it through the official client, whose "
+              "model (de)serialisation is pure Python; `_preload_content=False` on the read would skip it",
+}
+
+
+def _latency(section: Section) -> list[str]:
+    steps: list[dict[str, float]] = section.data.get("steps", {}).get("spaced", [])
+    if not steps:
+        return []
+    medians = {step: median([s[step] for s in steps if step in s]) for step in STEPS if any(step in s for s in steps)}
+    total = sum(medians.values())
+    lines = [f"First-action path (idle, one at a time; medians add up to {total * 1000:.0f} ms): " + "; ".join(
+        f"{step} {value * 1000:.0f} ms ({value / total:.0%})"
+        for step, value in sorted(medians.items(), key=lambda kv: -kv[1]))]
+    for step, value in sorted(medians.items(), key=lambda kv: -kv[1])[:3]:
+        if step in _FIXES:
+            lines.append(f"Proposed ({step}, {value * 1000:.0f} ms): {_FIXES[step]}.")
+    alone, together = section.data.get("spaced", []), section.data.get("idle", [])
+    if alone and together and median(together) > 1.5 * median(alone):
+        lines.append(
+            f"Back to back the same path took {median(together) / median(alone):.1f}x as long (p50 "
+            f"{median(together) * 1000:.0f} vs {median(alone) * 1000:.0f} ms): every step slows, workflow tasks "
+            "included, while earlier incidents' `wait_for_rollout` activities poll the sandbox through the "
+            "synchronous Kubernetes client. A trial with the kubernetes queue in its own worker process did not "
+            "remove it; the sandbox's 1 s controller tick keeps those rollouts (and their polling) going for "
+            "seconds. To look at next: polling interval and heartbeats of `hold_until`, and a watch instead of polls.")
+    return lines
+
+
+def _ingest(section: Section) -> list[str]:
+    cpu: dict[str, dict[str, float]] = section.data.get("cpu", {})
+    if not cpu:
+        return []
+    relay = sum(cpu.get("relay", {}).values())
+    raw = sum(cpu.get("raw", {}).values())
+    share = cpu.get("relay", {}).get("relay", 0.0) / relay if relay else 0.0
+    return [f"Ingest: the relay path used {relay / raw:.2f}x the CPU of the raw path for the same alerts "
+            f"({share:.0%} of it in the relay process: uvicorn's pure-Python h11 parser, FastAPI routing, "
+            "payload validation, the Temporal client); on 2 cores that CPU is taken from the dev server, whose "
+            "SQLite writes bound both paths. A leaner HTTP path (uvicorn with httptools instead of h11, a plain "
+            "Starlette route instead of FastAPI's) would cut the relay's share; see its profile under scenario 1."]
+
+
+def _storm(section: Section) -> list[str]:
+    data: dict[str, Any] = section.data
+    if "drain_seconds" not in data:
+        return []
+    to_action: list[float] = data.get("to_action", [])
+    waits: dict[str, dict[str, float]] = data.get("waits", {})
+    slots = WorkerSettings().max_concurrent_activities
+    lines = [f"Storm drain: ingest took {data['ingest_seconds']:.0f} s, the last first action came at "
+             f"{data['drain_seconds']:.0f} s; per incident, detection → action took a median "
+             f"{median(to_action):.1f} s."]
+    if waits:
+        queued = max(waits, key=lambda name: waits[name].get("queued", 0.0))
+        running = max(waits, key=lambda name: waits[name].get("running", 0.0) if name != "wait_for_rollout" else 0.0)
+        lines.append(
+            f"The longest queueing was `{queued}` ({waits[queued]['queued']:.1f} s median from scheduled to started) "
+            f"and the longest-running step before the action `{running}` ({waits[running].get('running', 0.0):.1f} s "
+            f"median). `load_policy` and `request_grant` share the observe queue's {slots} slots: every grant holds a "
+            "slot while it waits for the one Governor workflow that every grant passes through, so new "
+            "incidents' `load_policy` calls queue behind grants. Proposed (outside `bench/`): give the Governor calls "
+            "their own task queue or slot count in `workers/run.py`; skip `load_policy` when the policy is "
+            "unchanged (see the latency findings); and keep the Governor's per-update work small as its book "
+            "grows (`workflows/governor.py`).")
+    lines.append(f"The Governor met the dev server's in-flight update limit {data.get('update_limit', 0)} times "
+                 "(each a RESOURCE_EXHAUSTED the client retried with back-off). Fixed here: the embedded default "
+                 "now starts the dev server with `history.maxInFlightUpdates=200` (`starters/devserver.py`); before, "
+                 "the default of 10 made grants back off while holding their observe slots.")
+    return lines
+
+
+def findings(sections: list[Section]) -> list[str]:
+    lines: list[str] = []
+    for section in sections:
+        for goal in section.goals:
+            if goal.met is False:
+                lines.append(f"Missed: {section.title} - {goal.text}: {goal.detail}.")
+    for section in sections:
+        if section.error:
+            continue
+        if section.title.startswith("2."):
+            lines += _latency(section)
+        elif section.title.startswith("1."):
+            lines += _ingest(section)
+        elif section.title.startswith("3."):
+            lines += _storm(section)
+    return lines
