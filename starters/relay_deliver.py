@@ -93,7 +93,7 @@ async def deliver(client: Client, payload: WebhookPayload, config: RelayConfig) 
     by_incident: dict[str, list[AlertEvent]] = {}
     for alert in payload.alerts:
         event = to_event(alert, received_at=received_at)
-        by_incident.setdefault(incident_id_for(event, config.group_by), []).append(event)
+        by_incident.setdefault(incident_id_for(event, config.group_by, config.cluster), []).append(event)
     try:
         async with asyncio.timeout(config.temporal_timeout_seconds):
             # return_exceptions: let every call finish rather than leave stray tasks behind one failure.

@@ -116,12 +116,14 @@ def to_event(alert: WebhookAlert, received_at: datetime | None = None) -> AlertE
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def incident_id_for(event: AlertEvent, group_by: list[str]) -> str:
+def incident_id_for(event: AlertEvent, group_by: list[str], cluster: str = "") -> str:
     """The workflow ID of the incident an alert belongs to.
 
     With ``group_by`` labels (from the policy) alerts sharing those labels join one
     incident; without, each fingerprint is its own incident. The readable part is
-    sanitised and the hash keeps IDs distinct when sanitising merged two keys.
+    sanitised and the hash keeps IDs distinct when sanitising merged two keys. A cluster
+    scope is part of the ID: the same alert from two clusters sharing a namespace is two
+    incidents, each on its own cluster's task queue.
     """
     if group_by:
         values = [event.labels.get(name, "") for name in group_by]
@@ -130,6 +132,9 @@ def incident_id_for(event: AlertEvent, group_by: list[str]) -> str:
     else:
         key = event.fingerprint
         readable = event.alertname
+    if cluster:
+        key = f"cluster={cluster}\x00{key}"
+        readable = f"{cluster}-{readable}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     slug = _ID_UNSAFE.sub("_", readable)[:80].strip("_.-") or "alert"
     return f"incident-{slug}-{digest}"

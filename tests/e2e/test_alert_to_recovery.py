@@ -51,7 +51,7 @@ class Stack:
     def incident_id(self, alertname: str, namespace: str, deployment: str) -> str:
         labels = {"alertname": alertname, "namespace": namespace, "deployment": deployment}
         event = AlertEvent(fingerprint="x", status="firing", labels=labels, starts_at=datetime.now(UTC))
-        return incident_id_for(event, self.group_by)
+        return incident_id_for(event, self.group_by, self.cluster)
 
     async def final_status(self, incident_id: str, timeout: float = 120.0) -> IncidentStatus:
         """Wait until the incident exists and its workflow has finished; return its last status."""

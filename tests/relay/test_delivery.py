@@ -177,3 +177,13 @@ def _incident_id(raw_alert: dict[str, Any]) -> str:
     event = AlertEvent(fingerprint="", status=raw_alert["status"], labels=raw_alert["labels"],
                        starts_at=raw_alert["startsAt"])
     return incident_id_for(event, Policy().group_by)
+
+
+def test_the_same_alert_from_two_cluster_scopes_is_two_incidents() -> None:
+    event = AlertEvent(fingerprint="", status="firing", starts_at="2026-01-01T00:00:00Z",  # type: ignore[arg-type]
+                       labels={"alertname": "KubePodCrashLooping", "namespace": "shop", "deployment": "web"})
+    group_by = Policy().group_by
+    unscoped, east, west = (incident_id_for(event, group_by, cluster) for cluster in ("", "east", "west"))
+    assert len({unscoped, east, west}) == 3
+    assert east.startswith("incident-east-KubePodCrashLooping-shop-web-")
+    assert unscoped == incident_id_for(event, group_by), "the default scope keeps its IDs"

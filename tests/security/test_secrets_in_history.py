@@ -107,7 +107,7 @@ async def test_no_secret_or_label_in_clear_in_any_history(
     def incident(alertname: str, labels: dict[str, str]) -> str:
         event = AlertEvent(fingerprint="x", status="firing", labels={"alertname": alertname, **labels},
                            starts_at="2026-01-01T00:00:00Z")  # type: ignore[arg-type]
-        return incident_id_for(event, policy.group_by)
+        return incident_id_for(event, policy.group_by, cluster)
 
     with Receiver() as receiver:
         monkeypatch.setenv("ZT_SECURITY_HOOK_URL", f"{receiver.url}/services/T0/B0/{HOOK_SECRET}")
