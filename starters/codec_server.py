@@ -10,14 +10,10 @@ call it only from the configured Web UI origins (CORS).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
 import json
 import logging
 import os
-import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +26,7 @@ from starlette.middleware.cors import CORSMiddleware
 from temporalio.api.common.v1 import Payload
 from uvicorn.config import LOGGING_CONFIG
 
+from starters.background_server import BackgroundServer
 from starters.relay_limits import check_content_type, read_body
 from starters.relay_protocol import protocol_with_header_deadline
 from zerotouch.codec import CodecError, EncryptionCodec
@@ -42,8 +39,6 @@ DEFAULT_ORIGINS = ("http://127.0.0.1:8233", "http://localhost:8233")  # the embe
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024  # Temporal's own default payload limit is 2 MiB per payload
 MIN_TOKEN_LENGTH = 16
 MAX_PAYLOADS = 10_000
-STARTUP_TIMEOUT_SECONDS = 10.0
-
 
 class CodecServerConfigError(ValueError):
     """A configuration the codec endpoint refuses to serve; the message says what to change."""
@@ -179,82 +174,21 @@ def _uvicorn_config(codec: EncryptionCodec, config: CodecServerConfig, *, log_co
     )
 
 
-class _EmbeddedServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # Embedded, the host process owns SIGINT/SIGTERM.
-        yield
-
-
-class CodecServer:
+class CodecServer(BackgroundServer):
     """The endpoint in the current event loop: ``await start()``, ``url``, ``await stop()``."""
 
     def __init__(self, codec: EncryptionCodec, config: CodecServerConfig, *, embedded: bool = True) -> None:
-        self._config = config
-        server_class = _EmbeddedServer if embedded else uvicorn.Server
         # The access log has no headers in it, so the token cannot reach it.
-        self._server = server_class(_uvicorn_config(codec, config, log_config=None if embedded else LOGGING_CONFIG,
-                                                    access_log=not embedded))
-        self._socket: socket.socket | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def port(self) -> int:
-        if self._socket is None:
-            raise RuntimeError("codec endpoint not started")
-        return int(self._socket.getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        host = f"[{self._config.host}]" if ":" in self._config.host else self._config.host
-        return f"{'https' if self._config.tls_certfile else 'http'}://{host}:{self.port}"
-
-    async def start(self) -> None:
-        """Listen and return once connections are accepted."""
-        family = socket.AF_INET6 if ":" in self._config.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self._config.host.strip("[]"), self._config.port))
-        except OSError as error:
-            sock.close()
-            raise OSError(error.errno, f"codec endpoint cannot listen on {self._config.host}:{self._config.port}: "
-                                       f"{error.strerror}") from None
-        self._socket = sock
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="zerotouch-codec")
-        try:
-            async with asyncio.timeout(STARTUP_TIMEOUT_SECONDS):
-                while not self._server.started:
-                    if self._task.done():
-                        self._task.result()
-                        raise RuntimeError("codec endpoint stopped while starting")
-                    await asyncio.sleep(0.01)
-        except BaseException:
-            await self.stop()
-            raise
+        super().__init__(
+            _uvicorn_config(codec, config, log_config=None if embedded else LOGGING_CONFIG, access_log=not embedded),
+            what="codec endpoint", host=config.host, port=config.port, tls=bool(config.tls_certfile),
+            grace_seconds=config.request_timeout_seconds + 5, embedded=embedded,
+        )
 
     async def serve_until_stopped(self) -> None:
         """Foreground mode: run until uvicorn's own SIGINT/SIGTERM handling ends it."""
         await self.start()
         try:
-            assert self._task is not None
-            await self._task
+            await self.wait()
         finally:
             await self.stop()
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            self._server.should_exit = True
-            try:
-                await asyncio.wait_for(asyncio.shield(task), timeout=self._config.request_timeout_seconds + 5)
-            except TimeoutError:
-                self._server.force_exit = True
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            except (Exception, SystemExit):
-                log.debug("codec endpoint task ended with an error", exc_info=True)
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
