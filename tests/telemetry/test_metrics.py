@@ -163,7 +163,11 @@ async def test_an_incident_shows_in_the_relay_and_worker_metrics_and_one_trace(
                         raise AssertionError(f"incident did not close: {status.model_dump_json(indent=1)}")
                     await asyncio.sleep(0.2)
                 closed = datetime.now(UTC)
-                worker_text = await _until(worker_metrics.url, "zerotouch_incidents_closed_total", 1)
+                await _until(worker_metrics.url, "zerotouch_incidents_closed_total", 1)
+                # The workflow's own counter is recorded in its last workflow task; the Core counts
+                # the completion only once the server has taken that task, so it can reach the
+                # buffer one drain later. Counters only grow, so this page has both.
+                worker_text = await _until(worker_metrics.url, "temporal_workflow_completed_total", 1)
             relay_text = await _scrape(f"{relay.url}/metrics")
         finally:
             await relay.stop()
