@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from urllib3.exceptions import HTTPError
 
+from activities.keepalive import keeps_alive
 from activities.kubernetes_actions import (
     Obj,
     Plan,
@@ -94,22 +95,26 @@ class KubernetesActivities:
     # --- actions ---------------------------------------------------------------------
 
     @activity.defn(name="restart_deployment")
+    @keeps_alive
     def restart_deployment(self, request: ActionRequest) -> ActionResult:
         """Rolling restart, as `kubectl rollout restart` does it."""
         now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")  # distinct per restart
         return self._apply(request, lambda deploy: restart_plan(deploy, request.idempotency_key, now))
 
     @activity.defn(name="scale_deployment")
+    @keeps_alive
     def scale_deployment(self, request: ActionRequest) -> ActionResult:
         """Set replicas from `replicas`, `factor` or `delta`, within the request's bounds."""
         return self._apply(request, lambda deploy: scale_plan(deploy, request))
 
     @activity.defn(name="raise_memory_limit")
+    @keeps_alive
     def raise_memory_limit(self, request: ActionRequest) -> ActionResult:
         """Multiply one container's memory limit by `factor`, capped."""
         return self._apply(request, lambda deploy: memory_plan(deploy, request))
 
     @activity.defn(name="rollback_deployment")
+    @keeps_alive
     def rollback_deployment(self, request: ActionRequest) -> ActionResult:
         """Return to the previous revision's pod template, as `kubectl rollout undo` does."""
 
@@ -129,6 +134,7 @@ class KubernetesActivities:
         return self._apply(request, plan_for)
 
     @activity.defn(name="evict_pod")
+    @keeps_alive
     def evict_pod(self, request: ActionRequest) -> ActionResult:
         """Evict one pod of the deployment through the Eviction API, so disruption budgets hold."""
         namespace, name = validated_target(request, pod=True)
@@ -162,6 +168,7 @@ class KubernetesActivities:
         return ActionResult(applied=True, detail=f"{what} evicted", before={"pod": pod_name})
 
     @activity.defn(name="run_job")
+    @keeps_alive
     def run_job(self, request: ActionRequest) -> ActionResult:
         """Create the policy's Job template (args only, no shell); does not wait for it to finish."""
         namespace, _ = validated_target(request)

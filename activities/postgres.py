@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.keepalive import keeps_alive
 from zerotouch.models import ActionRequest, ActionResult
 
 DEFAULT_IDLE_SECONDS = 600  # the runbooks' "idle for more than 10 minutes"
@@ -99,6 +100,7 @@ class PostgresActivities:
                                    type="DatabaseUnavailable") from None
 
     @activity.defn(name="terminate_idle_connections")
+    @keeps_alive
     def terminate_idle_connections(self, request: ActionRequest) -> ActionResult:
         """Terminate client sessions idle longer than `idle_for_seconds` (at most `max_terminate`)."""
         idle = max(1.0, _number(request, "idle_for_seconds", DEFAULT_IDLE_SECONDS))

@@ -88,10 +88,17 @@ async def load_policy(cluster: str) -> Policy:
     return await _run("load_policy", PolicyRequest(), queue=OBSERVE_QUEUE, cluster=cluster, result_type=Policy)
 
 
+# An action's worker heartbeats while it waits on the API (`activities.keepalive`), so if the
+# worker dies mid-action the retry starts on another one after this, not after the whole
+# start_to_close. The retry finds the idempotency key if the lost attempt had already acted.
+ACTION_HEARTBEAT = timedelta(seconds=10)
+ACTION_TIMEOUT = timedelta(seconds=60)
+
+
 async def apply_action(request: ActionRequest, cluster: str) -> ActionResult:
     queue = _QUEUE_OF_ACTION.get(request.action, KUBERNETES_QUEUE)
     return await _run(request.action, request, queue=queue, cluster=cluster, result_type=ActionResult,
-                      timeout=timedelta(seconds=60))
+                      timeout=ACTION_TIMEOUT, heartbeat=ACTION_HEARTBEAT)
 
 
 def _polling(timeout_seconds: float, poll_seconds: float) -> dict[str, timedelta]:

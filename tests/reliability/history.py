@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import WorkflowHandle
 
 
@@ -47,3 +47,21 @@ async def activity_attempts(handle: WorkflowHandle[Any, Any], activity: str) -> 
             if scheduled.get(attributes.scheduled_event_id) == activity:
                 attempts.append(attributes.attempt)
     return attempts
+
+
+async def retry_causes(handle: WorkflowHandle[Any, Any], activity: str) -> list[str]:
+    """Why each retry of `activity` happened: the previous attempt's timeout type, or its failure message."""
+    scheduled: dict[int, str] = {}
+    causes = []
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            attributes = event.activity_task_started_event_attributes
+            if scheduled.get(attributes.scheduled_event_id) == activity and attributes.attempt > 1:
+                failure = attributes.last_failure
+                if failure.HasField("timeout_failure_info"):
+                    causes.append(TimeoutType.Name(failure.timeout_failure_info.timeout_type))
+                else:
+                    causes.append(failure.message)
+    return causes

@@ -16,7 +16,7 @@ async def test_metrics_created_and_dropped_keep_their_own_names() -> None:
     # SDK's MetricsExporter keyed instruments by id() and counted them under the wrong name.
     telemetry = Telemetry("bridge-test")
     meter = telemetry.runtime.metric_meter
-    expected = {}
+    expected: dict[str, int] = {}
     for round_ in range(3):
         for index in range(40):
             name = f"zerotouch_bridge_test_{index}"
