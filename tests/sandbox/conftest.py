@@ -16,11 +16,13 @@ from zerotouch.sandbox import SandboxCluster
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 TICK = 0.05  # fast reconciles keep each test well under a few seconds
+MANUAL = 3600.0  # a tick so slow that the test drives every reconcile itself with `cluster.tick()`
 
 
 @pytest.fixture
-def cluster() -> Iterator[SandboxCluster]:
-    sandbox = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=TICK)
+def cluster(request: pytest.FixtureRequest) -> Iterator[SandboxCluster]:
+    """A running sandbox; parametrize indirectly with a tick in seconds to slow its controller."""
+    sandbox = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=getattr(request, "param", TICK))
     sandbox.start()
     try:
         yield sandbox

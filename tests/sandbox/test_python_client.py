@@ -13,7 +13,7 @@ from kubernetes.client.rest import ApiException
 
 from zerotouch.sandbox import SandboxCluster
 
-from .conftest import wait_until
+from .conftest import MANUAL, wait_until
 
 REVISION = "deployment.kubernetes.io/revision"
 
@@ -174,7 +174,12 @@ def test_create_deployment_and_delete(cluster: SandboxCluster, apps_v1: client.A
     assert not apps_v1.list_namespaced_replica_set("shop", label_selector="app=api").items
 
 
+@pytest.mark.parametrize("cluster", [MANUAL], indirect=True)
 def test_eviction_respects_pdb(cluster: SandboxCluster, core_v1: client.CoreV1Api) -> None:
+    # The controller only reconciles when told to: otherwise a replacement pod could turn
+    # ready between the two evictions on a slow machine, and the second would be allowed.
+    cluster.tick()
+    assert cluster.is_healthy("shop", "web")
     pods = core_v1.list_namespaced_pod("shop", label_selector="app=web").items
     eviction = client.V1Eviction(metadata=client.V1ObjectMeta(name=pods[0].metadata.name,
                                                                namespace="shop"))
@@ -188,7 +193,9 @@ def test_eviction_respects_pdb(cluster: SandboxCluster, core_v1: client.CoreV1Ap
             metadata=client.V1ObjectMeta(name=victim, namespace="shop")))
     assert refused.value.status == 429
     assert _status(refused.value)["reason"] == "TooManyRequests"
-    wait_until(lambda: cluster.is_healthy("shop", "web"))
+    cluster.tick()  # the ReplicaSet creates a replacement
+    cluster.tick()  # which turns ready
+    assert cluster.is_healthy("shop", "web")
     kinds = [a["kind"] for a in cluster.actions(namespace="shop", include_failed=True)]
     assert kinds == ["evict", "evict"]
     assert len(cluster.actions(kind="evict")) == 1
