@@ -22,7 +22,7 @@ _WATCHED = {
     "workflow sandbox: new workflow instance (re-imports the workflow module)":
         "_create_instance (temporalio/worker/workflow_sandbox/_runner.py",
     "pydantic validation": "validate_python (pydantic",
-    "uvicorn h11 protocol": "(uvicorn/protocols/http/",
+    "uvicorn HTTP protocol": "(uvicorn/protocols/http/",
     "FastAPI/Starlette routing": "(starlette/",
     "Temporal client RPC (Python side)": "_rpc_call (temporalio/service.py",
     "kubernetes client": "(kubernetes/client/",

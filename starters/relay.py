@@ -21,7 +21,7 @@ from starters.relay_auth import require_credentials
 from starters.relay_config import RelayConfig, RelayConfigError, load_token
 from starters.relay_deliver import TemporalRejected, TemporalUnavailable, deliver
 from starters.relay_limits import check_content_type, parse_payload, read_body
-from starters.relay_metrics import WEBHOOK_PATH, RelayMetrics
+from starters.relay_metrics import WEBHOOK_PATH, RelayMetrics, RelayMetricsMiddleware
 from zerotouch.alerts import WebhookPayload
 from zerotouch.telemetry import METRICS_CONTENT_TYPE, Telemetry
 
@@ -95,7 +95,7 @@ def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | No
     )
 
     if metrics is not None:
-        app.middleware("http")(metrics.middleware)
+        app.add_middleware(RelayMetricsMiddleware, metrics=metrics)
 
     @app.post(
         WEBHOOK_PATH,
@@ -110,7 +110,7 @@ def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | No
             },
         },
     )
-    async def alertmanager(request: Request) -> Accepted | JSONResponse:
+    async def alertmanager(request: Request) -> Response:
         # The order matters: nothing is read before credentials and size are settled.
         require_credentials(request.headers.get("authorization"), config)
         check_content_type(request)
@@ -137,7 +137,10 @@ def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | No
             raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(error)) from None
         log.info("accepted %d alerts for %d incidents: %s", delivery.accepted, len(delivery.incidents),
                  ", ".join(delivery.incidents[:20]))
-        return Accepted(accepted=delivery.accepted, incidents=delivery.incidents)
+        # Serialised here rather than by FastAPI's response_model pass, which would validate the
+        # model again and walk it through jsonable_encoder on every webhook.
+        accepted = Accepted(accepted=delivery.accepted, incidents=delivery.incidents)
+        return Response(accepted.model_dump_json(), media_type="application/json")
 
     @app.get(
         "/healthz",

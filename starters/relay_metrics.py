@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from time import perf_counter
-from typing import Any
 
-from fastapi import Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zerotouch import metric_names as names
 from zerotouch.alerts import WebhookPayload
@@ -28,13 +26,37 @@ class RelayMetrics:
         for alert in payload.alerts:
             self._alerts.add(1, {"status": alert.status})
 
-    async def middleware(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Any:
-        """Count every webhook answer (including refusals) and time the accepted ones."""
-        if request.url.path != WEBHOOK_PATH:
-            return await call_next(request)
+    def answered(self, code: int, seconds: float) -> None:
+        self._webhooks.add(1, {"code": str(code)})
+        if code == 200:
+            self._delivery.record(seconds)
+
+
+class RelayMetricsMiddleware:
+    """Count every webhook answer (including refusals) and time the accepted ones.
+
+    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` (``app.middleware("http")``)
+    runs each request through extra streams and a task group, a cost every webhook paid.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: RelayMetrics) -> None:
+        self._app = app
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != WEBHOOK_PATH:
+            await self._app(scope, receive, send)
+            return
         started = perf_counter()
-        response = await call_next(request)
-        self._webhooks.add(1, {"code": str(response.status_code)})
-        if response.status_code == 200:
-            self._delivery.record(perf_counter() - started)
-        return response
+        code = 500  # what the server answers if the app raises before starting a response
+
+        async def note_status(message: Message) -> None:
+            nonlocal code
+            if message["type"] == "http.response.start":
+                code = int(message["status"])
+            await send(message)
+
+        try:
+            await self._app(scope, receive, note_status)
+        finally:
+            self._metrics.answered(code, perf_counter() - started)
