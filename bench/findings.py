@@ -13,20 +13,19 @@ from bench.report import Section
 from bench.stats import median
 from zerotouch.settings import WorkerSettings
 
-# What to change when a step of the first-action path dominates.
-_FIXES = {
-    STEPS[1]: "every new incident makes the Temporal SDK's workflow sandbox re-import `workflows/incident.py` and "
-              "its helper modules; passing the stateless helpers (`workflows.incident_*`) through "
-              "(`SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(...))` "
-              "in `workers/run.py`) leaves only the definition module to import",
-    STEPS[2]: "`load_policy` reads and validates the policy YAML with PyYAML's pure-Python loader on every "
-              "incident; caching the parsed policy by (path, mtime) in `activities/policy.py` (or "
-              "`yaml.CSafeLoader` in `zerotouch/policy.py`) makes it a dictionary lookup. Better still, the relay "
-              "could pass the policy digest in `IncidentInput` so the activity is skipped when unchanged",
-    STEPS[4]: "each grant is two round trips (`ensure_governor`, then the update) plus a Governor workflow task; "
-              "remembering that the Governor runs (per process) saves the first",
-    STEPS[6]: "the Kubernetes activity reads the deployment then patches it through the official client, whose "
-              "model (de)serialisation is pure Python; `_preload_content=False` on the read would skip it",
+# The heaviest steps of the first-action path: what was already done about each (found by
+# profiling earlier runs), and what is left to try.
+_STEP_NOTES = {
+    STEPS[1]: "done: the stateless helpers (`workflows.incident_*`) pass through the workflow sandbox "
+              "(`PASSTHROUGH_MODULES` in `workers/run.py`), so a new incident re-imports only the definition "
+              "module. Left: that import and the first activation itself",
+    STEPS[2]: "done: the parsed policy is cached by path, mtime and size (`activities/policy.py`). Left: the "
+              "activity round trip; the relay could pass the policy digest in `IncidentInput` so the call is "
+              "skipped when the policy is unchanged",
+    STEPS[4]: "done: a grant goes straight to a Governor this process knows runs, restarting it only if gone "
+              "(`activities/governor.py`). Left: the update round trip and the Governor's workflow task",
+    STEPS[6]: "done: the Kubernetes calls skip the client's model (de)serialisation (`_preload_content=False` "
+              "in `activities/kubernetes.py`). Left: the read before the PATCH, which the idempotency check needs",
 }
 
 
@@ -40,8 +39,8 @@ def _latency(section: Section) -> list[str]:
         f"{step} {value * 1000:.0f} ms ({value / total:.0%})"
         for step, value in sorted(medians.items(), key=lambda kv: -kv[1]))]
     for step, value in sorted(medians.items(), key=lambda kv: -kv[1])[:3]:
-        if step in _FIXES:
-            lines.append(f"Proposed ({step}, {value * 1000:.0f} ms): {_FIXES[step]}.")
+        if step in _STEP_NOTES:
+            lines.append(f"Step `{step}` ({value * 1000:.0f} ms): {_STEP_NOTES[step]}.")
     alone, together = section.data.get("spaced", []), section.data.get("idle", [])
     if alone and together and median(together) > 1.5 * median(alone):
         lines.append(
