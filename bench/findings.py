@@ -45,11 +45,12 @@ def _latency(section: Section) -> list[str]:
     if alone and together and median(together) > 1.5 * median(alone):
         lines.append(
             f"Back to back the same path took {median(together) / median(alone):.1f}x as long (p50 "
-            f"{median(together) * 1000:.0f} vs {median(alone) * 1000:.0f} ms): every step slows, workflow tasks "
-            "included, while earlier incidents' `wait_for_rollout` activities poll the sandbox through the "
-            "synchronous Kubernetes client. A trial with the kubernetes queue in its own worker process did not "
-            "remove it; the sandbox's 1 s controller tick keeps those rollouts (and their polling) going for "
-            "seconds. To look at next: polling interval and heartbeats of `hold_until`, and a watch instead of polls.")
+            f"{median(together) * 1000:.0f} vs {median(alone) * 1000:.0f} ms): every step adds tens of "
+            "milliseconds, the workflow tasks as much as the activities, while no process is near busy (scenario 2's "
+            "CPU line). It is not the verification polls' load: trials that polled rollouts once a second instead "
+            "of every 0.2 s (p50 302 ms) or ran the kubernetes queue in its own worker process measured the "
+            "same. The cause is not found; to look at next: the dev server's task dispatch and SQLite commits "
+            "while many workflows are open (its task latency metrics), and the worker's task pollers.")
     return lines
 
 
