@@ -27,6 +27,7 @@ from temporalio.api.common.v1 import Payload
 from uvicorn.config import LOGGING_CONFIG
 
 from starters.background_server import BackgroundServer
+from starters.relay_config import serving_problem
 from starters.relay_limits import check_content_type, read_body
 from starters.relay_protocol import protocol_with_header_deadline
 from zerotouch.codec import CodecError, EncryptionCodec
@@ -74,13 +75,8 @@ class CodecServerConfig:
             )
         if any(origin == "*" for origin in self.origins):
             raise CodecServerConfigError("origin '*' would let any web page call the codec; name the Web UI's origin")
-        if bool(self.tls_certfile) != bool(self.tls_keyfile):
-            raise CodecServerConfigError("TLS needs both a certificate and a key file (--tls-cert and --tls-key)")
-        for path in (self.tls_certfile, self.tls_keyfile):
-            if path and not Path(path).is_file():
-                raise CodecServerConfigError(f"TLS file {path} does not exist")
-        if self.max_body_bytes <= 0:
-            raise CodecServerConfigError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
+        if problem := serving_problem(self.tls_certfile, self.tls_keyfile, self.max_body_bytes):
+            raise CodecServerConfigError(problem)
 
 
 def load_codec_token(token_file: str | None) -> str:

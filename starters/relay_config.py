@@ -21,6 +21,18 @@ class RelayConfigError(ValueError):
     """A configuration the relay refuses to start with; the message says what to change."""
 
 
+def serving_problem(tls_certfile: str | None, tls_keyfile: str | None, max_body_bytes: int) -> str | None:
+    """What is wrong with the TLS files or body limit of an HTTP endpoint (relay, codec), if anything."""
+    if bool(tls_certfile) != bool(tls_keyfile):
+        return "TLS needs both a certificate and a key file (--tls-cert and --tls-key)"
+    for path in (tls_certfile, tls_keyfile):
+        if path and not Path(path).is_file():
+            return f"TLS file {path} does not exist"
+    if max_body_bytes <= 0:
+        return f"max_body_bytes must be positive, got {max_body_bytes}"
+    return None
+
+
 @dataclass
 class RelayConfig:
     """Everything the relay needs besides its Temporal client.
@@ -76,13 +88,8 @@ class RelayConfig:
         for user, password in self.basic_users.items():
             if not user or ":" in user or not password:
                 raise RelayConfigError(f"basic user {user!r}: needs a name without ':' and a non-empty password")
-        if bool(self.tls_certfile) != bool(self.tls_keyfile):
-            raise RelayConfigError("TLS needs both a certificate and a key file (--tls-cert and --tls-key)")
-        for path in (self.tls_certfile, self.tls_keyfile):
-            if path and not Path(path).is_file():
-                raise RelayConfigError(f"TLS file {path} does not exist")
-        if self.max_body_bytes <= 0:
-            raise RelayConfigError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
+        if problem := serving_problem(self.tls_certfile, self.tls_keyfile, self.max_body_bytes):
+            raise RelayConfigError(problem)
         if self.request_timeout_seconds <= 0 or self.temporal_timeout_seconds <= 0:
             raise RelayConfigError("request and Temporal timeouts must be positive")
 

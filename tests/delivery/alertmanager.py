@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.monitoring import binary
+from tests.support.monitoring import alertmanager_config, binary
 from tests.support.processes import ChildProcess, free_port, wait_http
 
 
@@ -25,24 +25,8 @@ class Alertmanager:
     async def start(cls, workdir: Path, *, relay_url: str, token_file: Path, group_by: list[str],
                     group_wait: str = "0s", group_interval: str = "1s") -> Alertmanager:
         port = free_port()
-        config = {
-            "route": {
-                "receiver": "zerotouch",
-                "group_by": group_by,
-                "group_wait": group_wait,
-                "group_interval": group_interval,
-                "repeat_interval": "1h",
-            },
-            "receivers": [{
-                "name": "zerotouch",
-                "webhook_configs": [{
-                    "url": f"{relay_url}/alertmanager",
-                    "send_resolved": True,
-                    "max_alerts": 0,
-                    "http_config": {"authorization": {"credentials_file": str(token_file)}},
-                }],
-            }],
-        }
+        config = alertmanager_config(relay_url, token_file, group_by=group_by, group_wait=group_wait,
+                                     group_interval=group_interval)
         config_file = workdir / "alertmanager.yml"
         config_file.write_text(yaml.safe_dump(config))
         (workdir / "am-data").mkdir(exist_ok=True)

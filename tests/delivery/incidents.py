@@ -84,3 +84,15 @@ async def final_states(client: Client, *, timeout: float) -> dict[tuple[str, str
             return (workflow_id, run_id or ""), (await handle.result()).state
 
     return dict(await asyncio.gather(*(one(workflow_id, run_id) for workflow_id, run_id in runs)))
+
+
+def assert_one_incident_per_alert(runs: Counter[str], expected: set[str], signals: dict[str, list[AlertEvent]],
+                                  labels_by_incident: dict[str, dict[str, str]]) -> None:
+    """Every expected incident exists exactly once, none other, and each got only its own alert's labels."""
+    missing = expected - runs.keys()
+    assert not missing, f"{len(missing)} of {len(expected)} alerts have no incident, e.g. {sorted(missing)[:5]}"
+    assert runs.keys() == expected, f"incidents nobody alerted for: {sorted(runs.keys() - expected)[:5]}"
+    duplicated = {workflow_id: count for workflow_id, count in runs.items() if count != 1}
+    assert not duplicated, f"incidents started more than once: {duplicated}"
+    for workflow_id, fired in signals.items():
+        assert fired and all(event.labels == labels_by_incident[workflow_id] for event in fired), (workflow_id, fired)

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from tests.delivery.alertmanager import Alertmanager, am_alert
 from tests.delivery.conftest import Temporal, report, start_relay
-from tests.delivery.incidents import executions, fired_signals, incident_id, wait_for_incidents
+from tests.delivery.incidents import (
+    assert_one_incident_per_alert,
+    executions,
+    fired_signals,
+    incident_id,
+    wait_for_incidents,
+)
 from tests.support.processes import ChildProcess, free_port
 
 ALERTNAMES = 10
@@ -69,14 +75,8 @@ async def test_relay_killed_mid_burst_loses_and_duplicates_no_incident(
         if relay is not None:
             await relay.stop()
 
-    missing = expected - runs.keys()
-    assert not missing, f"{len(missing)} of {len(alerts)} alerts never became incidents, e.g. {sorted(missing)[:5]}"
-    assert runs.keys() == expected, f"incidents nobody alerted for: {sorted(runs.keys() - expected)[:5]}"
-    duplicated = {workflow_id: count for workflow_id, count in runs.items() if count != 1}
-    assert not duplicated, f"incidents started more than once: {duplicated}"
-    by_alert = {incident_id(alert): alert["labels"] for alert in alerts}
-    for workflow_id, fired in signals.items():
-        assert fired and all(event.labels == by_alert[workflow_id] for event in fired), (workflow_id, fired)
+    assert_one_incident_per_alert(runs, expected, signals,
+                                  {incident_id(alert): alert["labels"] for alert in alerts})
     # The kill left a gap that only Alertmanager's retries could fill.
     assert incidents_at_kill < len(alerts)
     assert down.requests_failed >= 1, down

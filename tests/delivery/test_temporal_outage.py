@@ -19,7 +19,13 @@ from starters.relay import RelayConfig
 from starters.relay_server import RelayServer
 from tests.delivery.alertmanager import Alertmanager, am_alert
 from tests.delivery.conftest import TOKEN, Temporal, report
-from tests.delivery.incidents import GROUP_BY, fired_signals, incident_id, wait_for_incidents
+from tests.delivery.incidents import (
+    GROUP_BY,
+    assert_one_incident_per_alert,
+    fired_signals,
+    incident_id,
+    wait_for_incidents,
+)
 
 ACKNOWLEDGED = 20
 ALERTS = 120
@@ -105,14 +111,8 @@ async def test_alerts_sent_while_temporal_is_down_all_become_incidents_once(
                 await alertmanager.stop()
             await relay.stop()
 
-    missing = expected - runs.keys()
-    assert not missing, f"{len(missing)} of {len(expected)} alerts have no incident, e.g. {sorted(missing)[:5]}"
-    assert runs.keys() == expected, f"incidents nobody alerted for: {sorted(runs.keys() - expected)[:5]}"
-    duplicated = {workflow_id: count for workflow_id, count in runs.items() if count != 1}
-    assert not duplicated, f"incidents started more than once: {duplicated}"
-    by_alert = {incident_id(alert): alert["labels"] for alert in acknowledged + alerts}
-    for workflow_id, fired in signals.items():
-        assert fired and all(event.labels == by_alert[workflow_id] for event in fired), (workflow_id, fired)
+    assert_one_incident_per_alert(runs, expected, signals,
+                                  {incident_id(alert): alert["labels"] for alert in acknowledged + alerts})
     # The outage was real: the relay refused with 503 and Alertmanager retried within and across flushes.
     assert seen_503_while_down >= ALERTS, f"only {seen_503_while_down} 503s for {ALERTS} groups"
     assert down.requests_failed >= ALERTS and down.requests > down.notifications, down

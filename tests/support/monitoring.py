@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -39,6 +40,29 @@ def fast_rules(source: Path, target: Path, hold: str = "1s") -> Path:
                 rule["expr"] = re.sub(r"\[(\d+)m\]", "[10s]", str(rule["expr"]))
     target.write_text(yaml.safe_dump(document, sort_keys=False))
     return target
+
+
+def alertmanager_config(relay_url: str, token_file: Path, *, group_by: list[str], group_wait: str = "0s",
+                        group_interval: str = "1s") -> dict[str, Any]:
+    """Alertmanager routing every alert to the relay with its token, grouped and flushed as given."""
+    return {
+        "route": {
+            "receiver": "zerotouch",
+            "group_by": group_by,
+            "group_wait": group_wait,
+            "group_interval": group_interval,
+            "repeat_interval": "1h",
+        },
+        "receivers": [{
+            "name": "zerotouch",
+            "webhook_configs": [{
+                "url": f"{relay_url}/alertmanager",
+                "send_resolved": True,
+                "max_alerts": 0,  # every alert of a group in one webhook
+                "http_config": {"authorization": {"credentials_file": str(token_file)}},
+            }],
+        }],
+    }
 
 
 class _Process:
@@ -74,23 +98,7 @@ class Alertmanager(_Process):
     def __init__(self, workdir: Path, relay_url: str, token_file: Path) -> None:
         self.port, cluster_port = _free_port(), _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = {
-            "route": {
-                "receiver": "zerotouch",
-                "group_by": ["alertname", "namespace", "deployment"],
-                "group_wait": "0s",
-                "group_interval": "1s",
-                "repeat_interval": "1h",
-            },
-            "receivers": [{
-                "name": "zerotouch",
-                "webhook_configs": [{
-                    "url": f"{relay_url}/alertmanager",
-                    "send_resolved": True,
-                    "http_config": {"authorization": {"credentials_file": str(token_file)}},
-                }],
-            }],
-        }
+        config = alertmanager_config(relay_url, token_file, group_by=["alertname", "namespace", "deployment"])
         config_file = workdir / "alertmanager.yml"
         config_file.write_text(yaml.safe_dump(config))
         (workdir / "am-data").mkdir(exist_ok=True)
