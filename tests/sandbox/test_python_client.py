@@ -11,6 +11,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests.support.kube import retry_on_conflict
 from zerotouch.sandbox import SandboxCluster
 
 from .conftest import MANUAL, wait_until
@@ -92,9 +93,13 @@ def test_scale_subresource(cluster: SandboxCluster, apps_v1: client.AppsV1Api,
     assert scale.spec.replicas == 3 and scale.status.selector == "app=web"
     apps_v1.patch_namespaced_deployment_scale("web", "shop", {"spec": {"replicas": 5}})
     wait_until(lambda: len(core_v1.list_namespaced_pod("shop", label_selector="app=web").items) == 5)
-    scale = apps_v1.read_namespaced_deployment_scale("web", "shop")
-    scale.spec.replicas = 2
-    apps_v1.replace_namespaced_deployment_scale("web", "shop", scale)
+
+    def scale_to_two() -> None:
+        scale = apps_v1.read_namespaced_deployment_scale("web", "shop")
+        scale.spec.replicas = 2
+        apps_v1.replace_namespaced_deployment_scale("web", "shop", scale)
+
+    retry_on_conflict(scale_to_two)
     wait_until(lambda: cluster.is_healthy("shop", "web")
                and len(core_v1.list_namespaced_pod("shop", label_selector="app=web").items) == 2)
     assert [a["kind"] for a in cluster.actions("shop", "web")] == ["scale", "scale"]
