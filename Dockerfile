@@ -7,6 +7,9 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY workers ./workers
 COPY starters ./starters
+COPY embedded ./embedded
+COPY cli ./cli
+COPY sandbox ./sandbox
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim

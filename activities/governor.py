@@ -12,7 +12,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from starters.governor import GovernorError, ensure_governor, execute_grant, update_settings
+from zerotouch.governor_client import GovernorError, ensure_governor, execute_grant, update_settings
 from zerotouch.governor_models import GovernorSettings, GrantDecision, governor_id
 from zerotouch.governor_policy import GrantCall
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 from temporalio import activity
 
-from activities.ledger_store import LedgerStore
 from zerotouch.ledger_models import (
     AlertRef,
     HumanStep,
@@ -20,6 +19,7 @@ from zerotouch.ledger_models import (
     LedgerRecord,
     LedgerVerification,
 )
+from zerotouch.ledger_store import LedgerStore
 from zerotouch.models import TimelineEntry
 from zerotouch.postmortem import postmortem_markdown, redact, redact_labels
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.policy import CHANGES, FAST_CHANGES, bench_policy
 from bench.report import Section, render
 from bench.scenarios import devserver, ingest, latency, mttr, peer, storm
-from starters.devserver import SQLITE_PRAGMAS
+from embedded.devserver import SQLITE_PRAGMAS
 from zerotouch.settings import WorkerSettings
 
 SCENARIOS = ("ingest", "devserver", "latency", "storm", "peer", "mttr")
@@ -37,12 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings() -> list[str]:
     worker = WorkerSettings()
     return [
-        "Temporal: the embedded default's dev server command (`starters/devserver.py`): SQLite file with "
+        "Temporal: the embedded default's dev server command (`embedded/devserver.py`): SQLite file with "
         + ", ".join(f"`--sqlite-pragma {p}`" for p in SQLITE_PRAGMAS)
         + " — the fastest setting that survives a crash of the process; a fresh server per scenario.",
         f"Worker: one `zerotouch worker` process serving all four task queues, "
         f"`max_concurrent_activities={worker.max_concurrent_activities}`; relay: `zerotouch relay` (uvicorn, one "
-        "process); sandbox: `python -m zerotouch.sandbox` (controller tick 1 s, 0.2 s in scenario 5). "
+        "process); sandbox: `python -m sandbox` (controller tick 1 s, 0.2 s in scenario 5). "
         "Every server is a child process on a free 127.0.0.1 port, stopped by PID.",
         "Policy: the shipped `deploy/policy/zerotouch.yaml` with these changes: " + "; ".join(CHANGES + FAST_CHANGES)
         + ".",

@@ -67,7 +67,7 @@ def _ingest(section: Section) -> list[str]:
             "writes bound both paths. Found by profiling and fixed here: uvicorn's pure-Python h11 parser took "
             "over 40% of the relay's samples and Starlette's `BaseHTTPMiddleware` (the metrics middleware) ran "
             "every webhook through extra streams; the relay now parses with httptools, counts in a plain ASGI "
-            "middleware, serialises its answer once, and runs on uvloop (`starters/commands.py`). Before, on the "
+            "middleware, serialises its answer once, and runs on uvloop (`cli/commands.py`). Before, on the "
             "stock event loop, the ratio measured 0.83-0.85 in four runs."]
 
 
@@ -95,7 +95,7 @@ def _storm(section: Section) -> list[str]:
             "grows (`workflows/governor.py`).")
     lines.append(f"The Governor met the dev server's in-flight update limit {data.get('update_limit', 0)} times "
                  "(each a RESOURCE_EXHAUSTED the client retried with back-off). Fixed here: the embedded default "
-                 "now starts the dev server with `history.maxInFlightUpdates=200` (`starters/devserver.py`); before, "
+                 "now starts the dev server with `history.maxInFlightUpdates=200` (`embedded/devserver.py`); before, "
                  "the default of 10 made grants back off while holding their observe slots.")
     return lines
 

@@ -22,11 +22,11 @@ from temporalio.client import Client
 
 from bench.alerts import RESTART_ALERT, labels_for, webhook
 from bench.procs import Child, free_port
-from starters.devserver import SQLITE_PRAGMAS, dev_server_command
+from embedded.devserver import SQLITE_PRAGMAS, dev_server_command
 from zerotouch.names import ALL_QUEUES, KUBERNETES_QUEUE
 from zerotouch.temporal import data_converter
 
-CLI = [sys.executable, "-c", "from zerotouch.cli import run; run()"]
+CLI = [sys.executable, "-c", "from cli.parser import run; run()"]
 # Spans are not exported (the console exporter would write each one as JSON into the logs).
 CHILD_ENV = {"OTEL_TRACES_EXPORTER": "none"}
 
@@ -145,7 +145,7 @@ async def zerotouch_stack(
                          workdir)
         children.append(temporal)
         sandbox_port = free_port()
-        sandbox = Child("sandbox", [sys.executable, "-m", "zerotouch.sandbox", "--port", str(sandbox_port),
+        sandbox = Child("sandbox", [sys.executable, "-m", "sandbox", "--port", str(sandbox_port),
                                     "--tick", str(sandbox_tick)], workdir)
         children.append(sandbox)
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"

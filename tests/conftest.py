@@ -12,9 +12,9 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
+from sandbox import SandboxCluster
 from zerotouch.binaries import temporal_cli, temporal_test_server
 from zerotouch.names import SEARCH_ATTRIBUTES
-from zerotouch.sandbox import SandboxCluster
 from zerotouch.temporal import data_converter
 
 

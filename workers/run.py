@@ -20,7 +20,6 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.governor import GovernorActivities
 from activities.kubernetes import KubernetesActivities
 from activities.ledger import LedgerActivities
-from activities.ledger_store import open_ledger
 from activities.notify import NotifyActivities
 from activities.policy import PolicyActivities
 from activities.postgres import PostgresActivities
@@ -28,6 +27,7 @@ from activities.prometheus import PrometheusActivities
 from workers.clients import kubernetes_api_client, postgres_dsn_for
 from workflows.governor import GovernorWorkflow
 from workflows.incident import IncidentWorkflow
+from zerotouch.ledger_store import open_ledger
 from zerotouch.names import ALL_QUEUES, DATA_QUEUE, KUBERNETES_QUEUE, OBSERVE_QUEUE, WORKFLOWS_QUEUE, queue_for
 from zerotouch.settings import WorkerSettings
 

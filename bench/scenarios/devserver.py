@@ -16,7 +16,7 @@ from bench.report import Goal, Section
 from bench.scenarios.ingest import _raw
 from bench.stack import _connect
 from bench.stats import median, spread
-from starters.devserver import SQLITE_PRAGMAS, dev_server_command
+from embedded.devserver import SQLITE_PRAGMAS, dev_server_command
 
 VARIANTS = {
     "SQLite file, Temporal's default pragmas (durable)": "default",

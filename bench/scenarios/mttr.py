@@ -16,7 +16,7 @@ from bench.alerts import incident_id
 from bench.report import Goal, Section
 from bench.stack import Stack, zerotouch_stack
 from bench.stats import median, spread
-from tests.support.monitoring import Alertmanager, Prometheus, fast_rules
+from embedded.monitoring import Alertmanager, Prometheus, fast_rules
 from workflows.incident import IncidentWorkflow
 from zerotouch.models import IncidentStatus
 

@@ -24,9 +24,9 @@ from kubernetes import client
 from temporalio.testing import ActivityEnvironment
 
 from activities.kubernetes import KubernetesActivities
+from sandbox import SandboxCluster
 from tests.conftest import free_port
 from tests.support.waiting import wait_until as _wait_until
-from zerotouch.sandbox import SandboxCluster
 
 TICK = 0.05
 PG_BIN = next((d for d in ("/usr/local/bin", "/usr/lib/postgresql/15/bin") if os.path.exists(f"{d}/initdb")), "")

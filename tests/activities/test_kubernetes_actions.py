@@ -8,8 +8,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.kubernetes import KubernetesActivities
+from sandbox import SandboxCluster
 from zerotouch.models import ActionBounds, ActionRequest, RolloutCheck
-from zerotouch.sandbox import SandboxCluster
 
 from .conftest import Env, wait_until
 

@@ -15,7 +15,7 @@ from tests.conftest import free_port
 
 async def _start(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "zerotouch.cli", *args,
+        sys.executable, "-m", "cli.parser", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "OTEL_TRACES_EXPORTER": "none", **(env or {})},
     )

@@ -38,7 +38,7 @@ async def test_relay_cluster_scope_reaches_the_workflow_task_queue(dev_env: Work
 
 
 def test_a_bad_temporal_timeout_is_a_usage_error() -> None:
-    result = subprocess.run([sys.executable, "-m", "zerotouch.cli", "relay", "--temporal-timeout", "0"],
+    result = subprocess.run([sys.executable, "-m", "cli.parser", "relay", "--temporal-timeout", "0"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "outside (0, 300]" in result.stderr
 

@@ -9,10 +9,10 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
+from sandbox import SandboxCluster
 from tests.support.zt import alert, open_incident, running_workers, wait_for
 from tests.workflows.policies import make_policy
 from zerotouch.binaries import temporal_cli
-from zerotouch.sandbox import SandboxCluster
 
 
 async def temporal(env: WorkflowEnvironment, *args: str) -> subprocess.CompletedProcess[str]:

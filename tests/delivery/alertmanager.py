@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.monitoring import alertmanager_config, binary
+from embedded.monitoring import alertmanager_config, binary
 from tests.support.processes import ChildProcess, free_port, wait_http
 
 

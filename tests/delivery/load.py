@@ -14,9 +14,9 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from sandbox import SandboxCluster
 from tests.delivery.alertmanager import Alertmanager, am_alert
 from tests.delivery.incidents import incident_id
-from zerotouch.sandbox import SandboxCluster
 
 NAMESPACE = "shop"
 FAULT_TARGETS = ("web", "checkout", "email-worker")

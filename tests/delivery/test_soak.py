@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from sandbox import SandboxCluster
 from tests.delivery.alertmanager import Alertmanager
 from tests.delivery.conftest import Temporal, report, start_relay
 from tests.delivery.incidents import GROUP_BY, executions, final_states, incident_id, wait_for_incidents
 from tests.delivery.load import FAULT_TARGETS, NAMESPACE, Load
 from tests.support.policies import fast_policy
 from tests.support.processes import ChildProcess, free_port, zerotouch_command
-from zerotouch.sandbox import SandboxCluster
 
 SOAK_ENV = "ZEROTOUCH_SOAK_SECONDS"
 SOAK_SECONDS = float(os.environ.get(SOAK_ENV, "60"))

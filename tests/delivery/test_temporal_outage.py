@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from starters.relay import RelayConfig
-from starters.relay_server import RelayServer
+from starters.relay.config import RelayConfig
+from starters.relay.server import RelayServer
 from tests.delivery.alertmanager import Alertmanager, am_alert
 from tests.delivery.conftest import TOKEN, Temporal, report
 from tests.delivery.incidents import (

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from cli.parser import build_parser
 from tests.deploy.conftest import REPO
-from zerotouch.cli import build_parser
 from zerotouch.names import ALL_QUEUES
 
 REQUIRED = {"postgresql", "temporal", "temporal-ui", "prometheus", "alertmanager", "relay"}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from embedded.monitoring import binary
 from tests.support.dashboard import dashboard, expressions, family_of, series_names
-from tests.support.monitoring import binary
 from zerotouch import metric_names
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
+from cli.parser import build_parser
 from tests.deploy.conftest import KUBERNETES, POLICY_FILE, manifests
-from zerotouch.cli import build_parser
 from zerotouch.names import ALL_QUEUES, KUBERNETES_QUEUE
 
 Obj = dict[str, Any]

@@ -21,16 +21,16 @@ from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from starters.relay import RelayConfig
-from starters.relay_server import RelayServer
-from tests.support.monitoring import Alertmanager, Prometheus, fast_rules
+from embedded.monitoring import Alertmanager, Prometheus, fast_rules
+from sandbox import SandboxCluster
+from starters.relay.config import RelayConfig
+from starters.relay.server import RelayServer
 from tests.support.policies import fast_policy
 from tests.support.zt import running_workers
 from workflows.incident import IncidentWorkflow
 from zerotouch.alerts import AlertEvent, incident_id_for
 from zerotouch.models import AbortInput, IncidentStatus
 from zerotouch.policy import load_policy
-from zerotouch.sandbox import SandboxCluster
 from zerotouch.telemetry import Telemetry
 from zerotouch.temporal import data_converter
 

@@ -10,8 +10,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from starters.governor import ensure_governor, execute_grant
 from workflows.governor import GovernorWorkflow
+from zerotouch.governor_client import ensure_governor, execute_grant
 from zerotouch.governor_models import (
     UPDATE_SETTINGS,
     GovernorAck,

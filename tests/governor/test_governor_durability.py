@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starters.devserver import DevServer
-from starters.governor import ensure_governor, governor_status
+from embedded.devserver import DevServer
 from tests.conftest import free_port
 from tests.governor.support import ask, governor_worker, new_cluster
+from zerotouch.governor_client import ensure_governor, governor_status
 from zerotouch.governor_models import GovernorSettings, GrantRequest
 
 

@@ -9,9 +9,9 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from starters import governor
-from starters.governor import GovernorError
 from tests.governor.support import ask, replay_and_record_governor, running_governor
+from zerotouch import governor_client as governor
+from zerotouch.governor_client import GovernorError
 from zerotouch.governor_models import SIGNAL_REPORT_OUTCOME, GovernorSettings, GrantRequest, OutcomeReport
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from activities.ledger_store import LedgerStore, open_ledger
 from tests.support.postgres import Postgres, PostgresUnavailable, running_postgres
+from zerotouch.ledger_store import LedgerStore, open_ledger
 
 
 @pytest.fixture(scope="session")

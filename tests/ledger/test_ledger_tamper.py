@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from activities.ledger import build_record
-from starters.ledger import render_verify, verify_ledger
 from tests.ledger import incidents
 from tests.ledger.conftest import Ledger
 from zerotouch.ledger_chain import seal, verify_chain
+from zerotouch.ledger_report import render_verify, verify_ledger
 
 
 def _seed(ledger: Ledger) -> None:

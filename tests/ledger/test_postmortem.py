@@ -6,10 +6,10 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.ledger import LedgerActivities
-from starters.ledger import postmortem_for
 from tests.ledger import incidents
 from tests.ledger.conftest import Ledger
 from zerotouch.ledger_models import Outcome
+from zerotouch.ledger_report import postmortem_for
 from zerotouch.models import IncidentStatus
 from zerotouch.postmortem import redact, redact_labels
 

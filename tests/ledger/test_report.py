@@ -10,9 +10,9 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.ledger import LedgerActivities
-from starters.ledger import Report, default_ledger_url, percentile, render_report, report
 from tests.ledger import incidents
 from tests.ledger.conftest import Ledger
+from zerotouch.ledger_report import Report, default_ledger_url, percentile, render_report, report
 
 RECOVERY_TIMES = (60, 120, 180, 240, 300, 600)
 

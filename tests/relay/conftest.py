@@ -14,8 +14,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from starters.relay import RelayConfig
-from starters.relay_server import RelayServer
+from starters.relay.config import RelayConfig
+from starters.relay.server import RelayServer
 
 TOKEN = "test-relay-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -12,8 +12,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from starters.fire import FireError, fire_alert
-from starters.relay import RelayConfig, create_app
-from starters.relay_deliver import TemporalRejected, TemporalUnavailable, _classify
+from starters.relay.app import create_app
+from starters.relay.config import RelayConfig
+from starters.relay.deliver import TemporalRejected, TemporalUnavailable, _classify
 from tests.conftest import free_port
 from tests.relay.conftest import (
     AUTH,

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from temporalio.testing import WorkflowEnvironment
 
-from starters.relay import RelayConfig, create_app
+from starters.relay.app import create_app
+from starters.relay.config import RelayConfig
 from tests.relay.conftest import AUTH, STARTS_AT, TOKEN
 
 ALERTNAME = f"RelayFuzz{uuid.uuid4().hex[:8]}"

@@ -17,8 +17,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from starters.fire import fire_alert
-from starters.relay import RelayConfig, RelayConfigError, create_app, load_token
-from starters.relay_server import RelayServer
+from starters.relay.app import create_app
+from starters.relay.config import RelayConfig, RelayConfigError, load_token
+from starters.relay.server import RelayServer
 from tests.relay.conftest import AUTH, TOKEN, alert, count_incidents, eventually, payload, unique_alertname
 
 Relay = Callable[..., Any]

@@ -9,8 +9,8 @@ import socket
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from starters.relay import RelayConfig
-from starters.relay_server import RelayServer, serve_relay
+from starters.relay.config import RelayConfig
+from starters.relay.server import RelayServer, serve_relay
 from tests.conftest import free_port
 from tests.relay.conftest import TOKEN
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from kubernetes import client as k8s
 
+from sandbox import SandboxCluster
+from sandbox.demo import deployment, namespace
 from zerotouch.policy import Policy, parse_policy
-from zerotouch.sandbox import SandboxCluster
-from zerotouch.sandbox.demo import deployment, namespace
 
 # Guardrails out of the way: these tests are about crashes and API failures, not the Governor's limits.
 ROOMY_GUARDRAILS = {

@@ -17,7 +17,7 @@ from pathlib import Path
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
-from starters.devserver import dev_server_command
+from embedded.devserver import dev_server_command
 from zerotouch.names import KUBERNETES_QUEUE
 from zerotouch.temporal import data_converter
 
@@ -106,7 +106,7 @@ class KubernetesWorkerProcess(ChildProcess):
 
     def __init__(self, *, address: str, cluster: str, kubernetes_url: str, workdir: Path, index: int) -> None:
         command = [
-            sys.executable, "-m", "zerotouch.cli", "worker",
+            sys.executable, "-m", "cli.parser", "worker",
             "--queue", KUBERNETES_QUEUE, "--cluster", cluster,
             "--kubernetes-url", kubernetes_url, "--address", address,
         ]

@@ -18,6 +18,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from sandbox import SandboxCluster
 from tests.reliability.cluster import add_deployments, last_seq, reliability_policy
 from tests.reliability.history import activity_attempts
 from tests.reliability.workers import in_process_workers
@@ -25,7 +26,6 @@ from tests.support.zt import alert, open_incident, until_closed, wait_for
 from workflows.incident import IncidentWorkflow
 from zerotouch.models import AbortInput, IncidentStatus
 from zerotouch.names import ALL_QUEUES
-from zerotouch.sandbox import SandboxCluster
 
 READ_TIMEOUT = 3.0  # the Kubernetes client's read timeout in this test (30 s in production)
 RETRYABLE: dict[str, dict[str, Any]] = {

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
+from sandbox import SandboxCluster
 from tests.conftest import free_port
 from tests.reliability.cluster import reliability_policy, restart_runbook
 from tests.reliability.history import FiredTimer, fired_timers
@@ -30,7 +31,6 @@ from tests.support.zt import alert, open_incident, wait_for
 from workflows.incident import IncidentWorkflow
 from zerotouch.models import ApproveInput, IncidentStatus
 from zerotouch.names import ALL_QUEUES
-from zerotouch.sandbox import SandboxCluster
 
 OUTAGE_SECONDS = 8.0
 RUNG_IN_OUTAGE = 6  # seconds after detection: falls due while the server is down

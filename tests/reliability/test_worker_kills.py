@@ -22,6 +22,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from sandbox import SandboxCluster
 from tests.reliability.cluster import add_deployments, last_seq, reliability_policy
 from tests.reliability.history import retry_causes
 from tests.reliability.processes import KubernetesWorkerProcess
@@ -29,7 +30,6 @@ from tests.reliability.workers import in_process_workers
 from tests.support.zt import alert, open_incident
 from zerotouch.models import IncidentStatus
 from zerotouch.names import DATA_QUEUE, OBSERVE_QUEUE, WORKFLOWS_QUEUE
-from zerotouch.sandbox import SandboxCluster
 
 INCIDENTS = 60  # at least 50, across NAMESPACES namespaces
 NAMESPACES = 5

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from sandbox import SandboxCluster
 from tests.support.waiting import wait_until  # noqa: F401 -- re-exported for the sandbox tests
-from zerotouch.sandbox import SandboxCluster
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 TICK = 0.05  # fast reconciles keep each test well under a few seconds

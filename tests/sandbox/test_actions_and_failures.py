@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from zerotouch.sandbox import SandboxCluster
+from sandbox import SandboxCluster
 
 from .conftest import Kubectl, wait_until
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from kubernetes import client
 
-from zerotouch.sandbox import SandboxCluster, inject_via_http
+from sandbox import SandboxCluster, inject_via_http
 
 from .conftest import wait_until
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from zerotouch.sandbox import SandboxCluster
+from sandbox import SandboxCluster
 
 from .conftest import Kubectl, wait_until
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from zerotouch.sandbox import SandboxCluster
+from sandbox import SandboxCluster
 
 from .conftest import wait_until
 
@@ -54,7 +54,7 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
 
 
 def test_module_help() -> None:
-    proc = subprocess.run([sys.executable, "-m", "zerotouch.sandbox", "--help"],
+    proc = subprocess.run([sys.executable, "-m", "sandbox", "--help"],
                           capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0 and "--state-file" in proc.stdout and "--port" in proc.stdout
 

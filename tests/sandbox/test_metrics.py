@@ -7,7 +7,7 @@ import subprocess
 
 import httpx
 
-from zerotouch.sandbox import SandboxCluster
+from sandbox import SandboxCluster
 
 PROMTOOL = "/usr/bin/promtool"
 

@@ -11,8 +11,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from sandbox import SandboxCluster
 from tests.support.kube import retry_on_conflict
-from zerotouch.sandbox import SandboxCluster
 
 from .conftest import MANUAL, wait_until
 

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from zerotouch.sandbox.actions import classify
-from zerotouch.sandbox.errors import ApiError
-from zerotouch.sandbox.patch import apply_patch, json_patch, merge_patch
-from zerotouch.sandbox.quantity import parse_quantity
-from zerotouch.sandbox.selectors import parse_field_selector, parse_label_selector
-from zerotouch.sandbox.templates import template_hash
+from sandbox.actions import classify
+from sandbox.errors import ApiError
+from sandbox.patch import apply_patch, json_patch, merge_patch
+from sandbox.quantity import parse_quantity
+from sandbox.selectors import parse_field_selector, parse_label_selector
+from sandbox.templates import template_hash
 
 
 def test_label_selectors() -> None:

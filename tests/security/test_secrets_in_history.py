@@ -28,9 +28,9 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from starters.codec_server import CodecServer, CodecServerConfig
-from starters.relay import RelayConfig
-from starters.relay_server import RelayServer
+from sandbox import SandboxCluster
+from starters.relay.config import RelayConfig
+from starters.relay.server import RelayServer
 from tests.relay.conftest import alert, payload
 from tests.support.policies import fast_policy
 from tests.support.postgres import running_postgres
@@ -40,9 +40,9 @@ from zerotouch.alerts import AlertEvent, incident_id_for
 from zerotouch.binaries import temporal_cli
 from zerotouch.codec import EncryptionCodec
 from zerotouch.codec_keys import CodecKeys
+from zerotouch.codec_server import CodecServer, CodecServerConfig
 from zerotouch.models import IncidentStatus
 from zerotouch.policy import load_policy
-from zerotouch.sandbox import SandboxCluster
 
 RELAY_TOKEN = "relay-secret-" + uuid.uuid4().hex
 PG_PASSWORD = "pg-secret-" + uuid.uuid4().hex

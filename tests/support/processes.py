@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
-from starters.devserver import dev_server_command
+from embedded.devserver import dev_server_command
 from zerotouch.temporal import data_converter
 
 
@@ -39,7 +39,7 @@ def rss_kib(pid: int) -> int:
 
 def zerotouch_command(*args: str) -> list[str]:
     """`zerotouch ARGS` run by this interpreter, so the PID is the Python process itself."""
-    return [sys.executable, "-m", "zerotouch.cli", *args]
+    return [sys.executable, "-m", "cli.parser", *args]
 
 
 class ChildProcess:

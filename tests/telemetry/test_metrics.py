@@ -21,18 +21,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from sandbox import SandboxCluster
 from starters import steer
-from starters.governor import ensure_governor, pause, set_mode
-from starters.relay import RelayConfig
-from starters.relay_server import RelayServer
+from starters.relay.config import RelayConfig
+from starters.relay.server import RelayServer
 from tests.support.dashboard import series_names
 from tests.support.policies import fast_policy
 from tests.support.zt import alert, open_incident, running_workers, until_closed, wait_for
 from workflows.incident import IncidentWorkflow
+from zerotouch.governor_client import ensure_governor, pause, set_mode
 from zerotouch.governor_policy import governor_settings
 from zerotouch.metrics_server import MetricsServer
 from zerotouch.policy import load_policy
-from zerotouch.sandbox import SandboxCluster
 from zerotouch.telemetry import Telemetry
 from zerotouch.temporal import data_converter
 

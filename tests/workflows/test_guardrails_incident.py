@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starters import governor
+from sandbox import SandboxCluster
 from tests.support.zt import alert, open_incident, replay_and_record, running_workers, until_closed, wait_for
 from tests.workflows.policies import make_policy
 from workflows.incident import IncidentWorkflow
+from zerotouch import governor_client as governor
 from zerotouch.governor_policy import governor_settings
 from zerotouch.models import AbortInput, ApproveInput
 from zerotouch.policy import Policy
-from zerotouch.sandbox import SandboxCluster
 
 
 @pytest.fixture

@@ -11,15 +11,15 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger_store import open_ledger
+from sandbox import SandboxCluster
 from starters import steer
 from starters.steer import SteerError
 from tests.support.receiver import Receiver
 from tests.support.zt import alert, open_incident, replay_and_record, running_workers, wait_for
 from tests.workflows.policies import make_policy
 from workflows.incident import IncidentWorkflow
+from zerotouch.ledger_store import open_ledger
 from zerotouch.models import AbortInput, ApproveInput, RetryRequestInput, TakeOverInput
-from zerotouch.sandbox import SandboxCluster
 
 
 @pytest.fixture

@@ -17,12 +17,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 
-from starters.relay_auth import require_credentials
-from starters.relay_config import RelayConfig, RelayConfigError, load_token
-from starters.relay_deliver import TemporalRejected, TemporalUnavailable, deliver
-from starters.relay_limits import check_content_type, parse_payload, read_body
-from starters.relay_metrics import WEBHOOK_PATH, RelayMetrics, RelayMetricsMiddleware
+from starters.relay.auth import require_credentials
+from starters.relay.config import RelayConfig, RelayConfigError, load_token
+from starters.relay.deliver import TemporalRejected, TemporalUnavailable, deliver
+from starters.relay.metrics import WEBHOOK_PATH, RelayMetrics, RelayMetricsMiddleware
+from starters.relay.payload import parse_payload
 from zerotouch.alerts import WebhookPayload
+from zerotouch.http.limits import check_content_type, read_body
 from zerotouch.telemetry import METRICS_CONTENT_TYPE, Telemetry
 
 __all__ = ["RelayConfig", "RelayConfigError", "create_app", "load_token"]

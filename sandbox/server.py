@@ -13,7 +13,7 @@ from typing import Any
 from .core import SandboxCore
 from .httpserver import SandboxHTTPServer
 
-log = logging.getLogger("zerotouch.sandbox")
+log = logging.getLogger("sandbox")
 
 
 class SandboxCluster:

@@ -26,11 +26,11 @@ from starlette.middleware.cors import CORSMiddleware
 from temporalio.api.common.v1 import Payload
 from uvicorn.config import LOGGING_CONFIG
 
-from starters.background_server import BackgroundServer
-from starters.relay_config import serving_problem
-from starters.relay_limits import check_content_type, read_body
-from starters.relay_protocol import protocol_with_header_deadline
 from zerotouch.codec import CodecError, EncryptionCodec
+from zerotouch.http.background import BackgroundServer
+from zerotouch.http.limits import check_content_type, read_body
+from zerotouch.http.protocol import protocol_with_header_deadline
+from zerotouch.http.serving import serving_problem
 
 log = logging.getLogger("zerotouch.codec")
 

@@ -1,7 +1,7 @@
-"""What the relay accepts as a body: JSON, bounded in size and time, and a valid v4 payload.
+"""What an endpoint accepts as a body: JSON, uncompressed, bounded in size and time.
 
-Each refusal is a 4xx whose ``detail`` is one line saying what was wrong, because
-Alertmanager does not retry 4xx and a human will read the line in its log.
+Each refusal is a 4xx whose ``detail`` is one line saying what was wrong, because the
+clients (Alertmanager, the Web UI) do not retry 4xx and a human will read the line in a log.
 """
 
 from __future__ import annotations
@@ -9,13 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import HTTPException, Request, status
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 from starlette.requests import ClientDisconnect
-
-from zerotouch.alerts import WebhookPayload
-
-MAX_REPORTED_ERRORS = 3
 
 
 def check_content_type(request: Request) -> None:
@@ -81,27 +75,3 @@ async def read_body(request: Request, *, limit: int, timeout: float) -> bytes:
     if received > limit:
         raise _too_large(limit)
     return bytes(body)
-
-
-def _describe(error: ErrorDetails) -> str:
-    # Label names can be long and attacker-chosen: shorten each path element.
-    path = ".".join(str(part)[:64] for part in error["loc"]) or "body"
-    message = error["msg"].removeprefix("Value error, ")
-    return f"{path}: {message}"
-
-
-def parse_payload(body: bytes) -> WebhookPayload:
-    """The validated payload; 400 for broken JSON, 422 naming the first bad fields otherwise."""
-    try:
-        return WebhookPayload.model_validate_json(body)
-    except ValidationError as error:
-        # include_input=False: the offending value might be a secret someone put in a label.
-        details = error.errors(include_url=False, include_input=False, include_context=False)
-        if any(item["type"] == "json_invalid" for item in details):
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST, detail=f"body is not valid JSON: {details[0]['msg']}"
-            ) from None
-        described = "; ".join(_describe(item) for item in details[:MAX_REPORTED_ERRORS])
-        if len(details) > MAX_REPORTED_ERRORS:
-            described += f" (and {len(details) - MAX_REPORTED_ERRORS} more)"
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=described) from None

@@ -23,7 +23,7 @@ def _free_port() -> int:
 def binary(name: str) -> str:
     found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
     if not found:
-        raise AssertionError(f"{name} is not installed; .ci/run installs it with apt-get")
+        raise FileNotFoundError(f"{name} is not installed (Debian: apt-get install prometheus prometheus-alertmanager)")
     return found
 
 

@@ -13,10 +13,10 @@ import uvicorn
 from temporalio.client import Client
 from uvicorn.config import LOGGING_CONFIG
 
-from starters.background_server import BackgroundServer, bind
-from starters.relay import create_app
-from starters.relay_config import RelayConfig
-from starters.relay_protocol import protocol_with_header_deadline
+from starters.relay.app import create_app
+from starters.relay.config import RelayConfig
+from zerotouch.http.background import BackgroundServer, bind
+from zerotouch.http.protocol import protocol_with_header_deadline
 from zerotouch.telemetry import Telemetry
 
 log = logging.getLogger("zerotouch.relay")

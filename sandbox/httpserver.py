@@ -19,7 +19,7 @@ from .api import KubeApi
 from .core import SandboxCore
 from .messages import Request, Response
 
-log = logging.getLogger("zerotouch.sandbox")
+log = logging.getLogger("sandbox")
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):

@@ -15,13 +15,13 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from starters.devserver import DevServer
-from starters.ledger import default_ledger_url
-from starters.relay import RelayConfig
-from starters.relay_server import RelayServer
-from starters.statedir import StateDir
+from embedded.devserver import DevServer
+from embedded.statedir import StateDir
+from starters.relay.config import RelayConfig
+from starters.relay.server import RelayServer
 from workers.run import run_workers
 from zerotouch.codec_keys import KEYS_ENV, KEYS_FILE_ENV, STATE_DIR_KEYS_FILE, ensure_keys_file, keys_from_environment
+from zerotouch.ledger_report import default_ledger_url
 from zerotouch.names import ALL_QUEUES
 from zerotouch.policy import load_policy
 from zerotouch.settings import WorkerSettings, default_policy_path
@@ -119,7 +119,7 @@ async def run_embedded(options: EmbeddedOptions) -> None:
         await server.start()
         client = await connect(server.address, **telemetry.client_options())
         if options.sandbox:
-            from zerotouch.sandbox import SandboxCluster
+            from sandbox import SandboxCluster
 
             sandbox = SandboxCluster(host="127.0.0.1", port=options.sandbox_port,
                                      state_file=str(state.path / "sandbox.json"))

@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from starters.relay_config import RelayConfig
+from starters.relay.config import RelayConfig
 from zerotouch.alerts import AlertEvent, WebhookPayload, incident_id_for, to_event
 from zerotouch.models import IncidentInput
 from zerotouch.names import INCIDENT_WORKFLOW, SIGNAL_ALERT_FIRED, SIGNAL_ALERT_RESOLVED, queue_for

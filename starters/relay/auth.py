@@ -8,7 +8,7 @@ import hmac
 
 from fastapi import HTTPException, status
 
-from starters.relay_config import RelayConfig
+from starters.relay.config import RelayConfig
 
 REALM = "zerotouch-relay"
 

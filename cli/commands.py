@@ -14,11 +14,11 @@ from typing import Any
 import uvloop
 from temporalio.client import Client
 
+from embedded.statedir import StateDir
 from starters import steer
-from starters.governor import GovernorError
-from starters.statedir import StateDir
 from workers.clients import KubernetesUnconfigured
 from zerotouch.codec_keys import STATE_DIR_KEYS_FILE
+from zerotouch.governor_client import GovernorError
 from zerotouch.metrics_server import MetricsServer
 from zerotouch.policy import PolicyError, load_policy, policy_schema
 from zerotouch.telemetry import Telemetry, TelemetryError
@@ -121,8 +121,8 @@ def _metrics_server(telemetry: Telemetry, host: str, port: int) -> MetricsServer
 
 
 async def _relay(args: argparse.Namespace) -> int:
-    from starters.relay import RelayConfig, load_token
-    from starters.relay_server import serve_relay
+    from starters.relay.config import RelayConfig, load_token
+    from starters.relay.server import serve_relay
     from zerotouch.settings import default_policy_path
 
     policy = load_policy(args.policy or default_policy_path())
@@ -135,9 +135,9 @@ async def _relay(args: argparse.Namespace) -> int:
 
 
 async def _codec_server(args: argparse.Namespace) -> int:
-    from starters.codec_server import CodecServer, CodecServerConfig, load_codec_token
     from zerotouch.codec import EncryptionCodec
     from zerotouch.codec_keys import keys_from_environment, read_keys_file
+    from zerotouch.codec_server import CodecServer, CodecServerConfig, load_codec_token
 
     state_keys = StateDir(args.state_dir).path / STATE_DIR_KEYS_FILE
     keys = read_keys_file(args.keys_file) if args.keys_file else keys_from_environment(state_keys)
@@ -155,7 +155,7 @@ async def _codec_server(args: argparse.Namespace) -> int:
 
 
 async def _up(args: argparse.Namespace) -> int:
-    from starters.embedded import EmbeddedOptions, run_embedded
+    from embedded.up import EmbeddedOptions, run_embedded
 
     await run_embedded(EmbeddedOptions(
         state_dir=args.state_dir, sandbox=args.sandbox, sandbox_port=args.sandbox_port,
@@ -165,7 +165,7 @@ async def _up(args: argparse.Namespace) -> int:
 
 
 async def _governor_command(args: argparse.Namespace) -> int:
-    from starters import governor
+    from zerotouch import governor_client as governor
     from zerotouch.durations import parse_duration
     from zerotouch.governor_policy import governor_settings
     from zerotouch.settings import default_policy_path
@@ -207,7 +207,7 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 def _fire(args: argparse.Namespace) -> int:
     from starters.fire import fire_alert
-    from starters.relay import load_token
+    from starters.relay.config import load_token
 
     state = StateDir(args.state_dir)
     relay = args.relay or state.endpoints().get("relay")
@@ -228,10 +228,10 @@ def _sandbox_url(args: argparse.Namespace) -> str:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from zerotouch.sandbox import actions_via_http, inject_via_http
+    from sandbox import actions_via_http, inject_via_http
 
     if args.sandbox_command == "serve":
-        from zerotouch.sandbox.__main__ import main as serve_main
+        from sandbox.__main__ import main as serve_main
 
         forwarded = ["--port", str(args.port)] + (["--state-file", args.state_file] if args.state_file else [])
         return int(serve_main(forwarded) or 0)
@@ -246,7 +246,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _ledger(args: argparse.Namespace) -> int:
-    from starters import ledger
+    from zerotouch import ledger_report as ledger
     from zerotouch.durations import parse_duration
 
     url = args.ledger or ledger.default_ledger_url(StateDir(args.state_dir).path)

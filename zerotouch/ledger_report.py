@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from activities.ledger_store import open_ledger
 from zerotouch.ledger_models import LedgerRecord, VerifyResult
+from zerotouch.ledger_store import open_ledger
 
 LEDGER_URL_ENV = "ZEROTOUCH_LEDGER_URL"
 

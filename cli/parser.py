@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from starters.relay_config import DEFAULT_TEMPORAL_TIMEOUT_SECONDS
+from starters.relay.config import DEFAULT_TEMPORAL_TIMEOUT_SECONDS
 from zerotouch.models import INCIDENT_STATES
 from zerotouch.names import ALL_QUEUES
 
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from starters.commands import dispatch
+    from cli.commands import dispatch
 
     return dispatch(args)
 

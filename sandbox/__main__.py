@@ -1,4 +1,4 @@
-"""`python -m zerotouch.sandbox`: run a sandbox cluster in the foreground."""
+"""`python -m sandbox`: run a sandbox cluster in the foreground."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .server import SandboxCluster
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m zerotouch.sandbox",
+        prog="python -m sandbox",
         description="Run a local fake Kubernetes API server (plain HTTP, no auth) with demo "
                     "workloads and fault injection. Point kubectl at it with "
                     "`kubectl --server=http://HOST:PORT ...`.",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zerotouch.http.serving import is_loopback, serving_problem
 from zerotouch.names import WORKFLOWS_QUEUE
 
 DEFAULT_GROUP_BY = ("alertname", "namespace", "deployment")
@@ -19,18 +19,6 @@ TOKEN_ENV_VAR = "ZEROTOUCH_RELAY_TOKEN"  # noqa: S105 - the variable's name, not
 
 class RelayConfigError(ValueError):
     """A configuration the relay refuses to start with; the message says what to change."""
-
-
-def serving_problem(tls_certfile: str | None, tls_keyfile: str | None, max_body_bytes: int) -> str | None:
-    """What is wrong with the TLS files or body limit of an HTTP endpoint (relay, codec), if anything."""
-    if bool(tls_certfile) != bool(tls_keyfile):
-        return "TLS needs both a certificate and a key file (--tls-cert and --tls-key)"
-    for path in (tls_certfile, tls_keyfile):
-        if path and not Path(path).is_file():
-            return f"TLS file {path} does not exist"
-    if max_body_bytes <= 0:
-        return f"max_body_bytes must be positive, got {max_body_bytes}"
-    return None
 
 
 @dataclass
@@ -92,16 +80,6 @@ class RelayConfig:
             raise RelayConfigError(problem)
         if self.request_timeout_seconds <= 0 or self.temporal_timeout_seconds <= 0:
             raise RelayConfigError("request and Temporal timeouts must be positive")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether only this machine can reach ``host``; any name but localhost counts as reachable."""
-    if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def load_token(token_file: str | None, env_var: str = TOKEN_ENV_VAR) -> str | None:

@@ -1,0 +1,1 @@
+"""The `zerotouch` command line."""

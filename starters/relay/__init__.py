@@ -1,0 +1,1 @@
+"""The Alertmanager relay: a webhook that turns alerts into incident workflows."""

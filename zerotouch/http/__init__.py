@@ -1,0 +1,1 @@
+"""HTTP serving shared by the relay and the codec endpoint: background server, header deadline, body limits."""
