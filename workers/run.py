@@ -38,12 +38,12 @@ WORKFLOWS: list[type] = [IncidentWorkflow, GovernorWorkflow]
 # new incident went to re-importing them: BENCHMARKS.md, scenario 2). The workflow definition
 # modules themselves stay sandboxed, and the golden-history replays guard determinism.
 PASSTHROUGH_MODULES = (
-    "workflows.incident_calls",
-    "workflows.incident_grant",
-    "workflows.incident_ladder",
-    "workflows.incident_metrics",
-    "workflows.incident_remediation",
-    "workflows.incident_state",
+    "workflows.incident.calls",
+    "workflows.incident.grant",
+    "workflows.incident.ladder",
+    "workflows.incident.metrics",
+    "workflows.incident.remediation",
+    "workflows.incident.state",
 )
 
 

@@ -35,7 +35,7 @@ RETRYABLE: dict[str, dict[str, Any]] = {
     "api-409": {"status": 409, "count": 4},
 }
 NON_RETRYABLE = {"api-403": (403, "lacks this permission"), "api-422": (422, "the API server rejected the request")}
-BACKOFF = [1.0, 2.0, 4.0]  # workflows/incident_calls.py ACTION_RETRY: 1 s, doubling
+BACKOFF = [1.0, 2.0, 4.0]  # workflows/incident/calls.py ACTION_RETRY: 1 s, doubling
 
 
 class Writes:

@@ -41,11 +41,10 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.triage import triage
 
 
-from workflows import incident_calls as calls
-from workflows import incident_metrics as metrics
-from workflows.incident_ladder import EscalationLadder
-from workflows.incident_remediation import Outcome, Remediation
-from workflows.incident_state import IncidentBook
+from workflows.incident import calls, metrics
+from workflows.incident.ladder import EscalationLadder
+from workflows.incident.remediation import Outcome, Remediation
+from workflows.incident.state import IncidentBook
 
 
 @workflow.defn(name=INCIDENT_WORKFLOW)

@@ -25,10 +25,9 @@ with workflow.unsafe.imports_passed_through():
         render_promql,
     )
 
-from workflows import incident_calls as calls
-from workflows import incident_metrics as metrics
-from workflows.incident_grant import GrantRefused, obtain_grant
-from workflows.incident_state import IncidentBook
+from workflows.incident import calls, metrics
+from workflows.incident.grant import GrantRefused, obtain_grant
+from workflows.incident.state import IncidentBook
 
 # Actions whose effect shows in the deployment's rollout, so rollout health verifies them.
 _DEPLOYMENT_ACTIONS = {"restart_deployment", "scale_deployment", "rollback_deployment", "raise_memory_limit"}

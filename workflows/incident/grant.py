@@ -20,8 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.governor_policy import governor_settings
     from zerotouch.policy import Policy
 
-from workflows import incident_calls as calls
-from workflows.incident_state import IncidentBook
+from workflows.incident import calls
+from workflows.incident.state import IncidentBook
 
 # Refusals that pass by themselves: wait and ask again.
 _WAIT_CODES = {"cooldown", "rate_limit", "blast_radius", "paused"}

@@ -21,8 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.policy import Policy, Rung
 
 
-from workflows.incident_calls import send_notification
-from workflows.incident_state import IncidentBook
+from workflows.incident.calls import send_notification
+from workflows.incident.state import IncidentBook
 
 _SETTLED = ("resolved", "aborted", "closed", "taken_over")
 

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.names import SA_INCIDENT_SEVERITY, SA_INCIDENT_STATE, SA_RUNBOOK, SA_SERVICE
     from zerotouch.triage import Triage
 
-from workflows import incident_metrics as metrics
+from workflows.incident import metrics
 
 
 class IncidentBook:
