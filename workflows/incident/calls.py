@@ -12,6 +12,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from zerotouch import activity_names as names
+    from zerotouch.activity_errors import NON_RETRYABLE
     from zerotouch.governor_models import (
         SIGNAL_REPORT_OUTCOME,
         GovernorSettings,
@@ -35,47 +37,40 @@ with workflow.unsafe.imports_passed_through():
         RolloutCheck,
         RolloutStatus,
     )
-    from zerotouch.names import DATA_QUEUE, KUBERNETES_QUEUE, OBSERVE_QUEUE, queue_for
+    from zerotouch.names import queue_for
     from zerotouch.policy import Policy
 
-# Errors that retrying cannot fix: the activity says so, the incident escalates.
-NON_RETRYABLE = [
-    "InvalidTarget",
-    "NotFound",
-    "BoundExceeded",
-    "NoPreviousRevision",
-    "Forbidden",
-    "InvalidPolicy",
-    "NotificationRejected",
-    "InvalidParams",
-    "Invalid",
-    "InvalidQuery",
-    "MissingSecret",
-    "UnknownChannel",
-]
+# Errors that retrying cannot fix (the activity marks them so too): the incident escalates.
 
 ACTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=6,
-    non_retryable_error_types=NON_RETRYABLE,
+    non_retryable_error_types=list(NON_RETRYABLE),
 )
 
-_QUEUE_OF_ACTION = {"terminate_idle_connections": DATA_QUEUE}
+# The activities this module calls: tests/activities/test_registration.py checks that the workers
+# register each on the queue it is sent to. The actions are the policy's (zerotouch.action_params).
+CALLED = frozenset({
+    names.LOAD_POLICY, names.WAIT_FOR_ROLLOUT, names.WAIT_FOR_PROMQL, names.SEND_NOTIFICATION,
+    names.GET_ROLLOUT_STATUS, names.GET_CLUSTER_USAGE, names.REQUEST_GRANT, names.APPEND_INCIDENT_RECORD,
+    names.RESTART_DEPLOYMENT, names.SCALE_DEPLOYMENT, names.ROLLBACK_DEPLOYMENT, names.RAISE_MEMORY_LIMIT,
+    names.EVICT_POD, names.RUN_JOB, names.TERMINATE_IDLE_CONNECTIONS,
+})
 
 T = TypeVar("T")
 
 
 async def _run(
-    name: str, argument: Any, *, queue: str, cluster: str, result_type: type[T],
+    name: str, argument: Any, *, cluster: str, result_type: type[T],
     timeout: timedelta = timedelta(seconds=30), heartbeat: timedelta | None = None,
 ) -> T:
-    """One activity call on the cluster's queue, with the incident's retry rules."""
+    """One activity call on the cluster's queue for it, with the incident's retry rules."""
     result: T = await workflow.execute_activity(
         name,
         argument,
-        task_queue=queue_for(queue, cluster),
+        task_queue=queue_for(names.queue_of(name), cluster),
         result_type=result_type,
         start_to_close_timeout=timeout,
         heartbeat_timeout=heartbeat,
@@ -85,7 +80,7 @@ async def _run(
 
 
 async def load_policy(cluster: str) -> Policy:
-    return await _run("load_policy", PolicyRequest(), queue=OBSERVE_QUEUE, cluster=cluster, result_type=Policy)
+    return await _run(names.LOAD_POLICY, PolicyRequest(), cluster=cluster, result_type=Policy)
 
 
 # An action's worker heartbeats while it waits on the API (`activities.keepalive`), so if the
@@ -96,8 +91,7 @@ ACTION_TIMEOUT = timedelta(seconds=60)
 
 
 async def apply_action(request: ActionRequest, cluster: str) -> ActionResult:
-    queue = _QUEUE_OF_ACTION.get(request.action, KUBERNETES_QUEUE)
-    return await _run(request.action, request, queue=queue, cluster=cluster, result_type=ActionResult,
+    return await _run(request.action, request, cluster=cluster, result_type=ActionResult,
                       timeout=ACTION_TIMEOUT, heartbeat=ACTION_HEARTBEAT)
 
 
@@ -107,34 +101,31 @@ def _polling(timeout_seconds: float, poll_seconds: float) -> dict[str, timedelta
 
 
 async def wait_for_rollout(check: RolloutCheck, cluster: str) -> RolloutStatus:
-    return await _run("wait_for_rollout", check, queue=KUBERNETES_QUEUE, cluster=cluster, result_type=RolloutStatus,
+    return await _run(names.WAIT_FOR_ROLLOUT, check, cluster=cluster, result_type=RolloutStatus,
                       **_polling(check.timeout_seconds, check.poll_seconds))
 
 
 async def wait_for_promql(check: PromQLCheck, cluster: str) -> PromQLResult:
-    return await _run("wait_for_promql", check, queue=OBSERVE_QUEUE, cluster=cluster, result_type=PromQLResult,
+    return await _run(names.WAIT_FOR_PROMQL, check, cluster=cluster, result_type=PromQLResult,
                       **_polling(check.timeout_seconds, check.poll_seconds))
 
 
 async def send_notification(notification: Notification, cluster: str) -> NotificationResult:
-    return await _run("send_notification", notification, queue=OBSERVE_QUEUE, cluster=cluster,
-                      result_type=NotificationResult)
+    return await _run(names.SEND_NOTIFICATION, notification, cluster=cluster, result_type=NotificationResult)
 
 
 async def get_rollout_status(check: RolloutCheck, cluster: str) -> RolloutStatus:
-    return await _run("get_rollout_status", check, queue=KUBERNETES_QUEUE, cluster=cluster,
-                      result_type=RolloutStatus)
+    return await _run(names.GET_ROLLOUT_STATUS, check, cluster=cluster, result_type=RolloutStatus)
 
 
 async def get_cluster_usage(cluster: str) -> ClusterUsage:
-    return await _run("get_cluster_usage", ClusterUsageRequest(), queue=KUBERNETES_QUEUE, cluster=cluster,
-                      result_type=ClusterUsage)
+    return await _run(names.GET_CLUSTER_USAGE, ClusterUsageRequest(), cluster=cluster, result_type=ClusterUsage)
 
 
 async def request_grant(request: GrantRequest, settings: GovernorSettings, cluster: str) -> GrantDecision:
     """Ask the cluster's Governor (through an activity: workflows cannot send updates)."""
     call = GrantCall(cluster=cluster, settings=settings, request=request)
-    return await _run("request_grant", call, queue=OBSERVE_QUEUE, cluster=cluster, result_type=GrantDecision)
+    return await _run(names.REQUEST_GRANT, call, cluster=cluster, result_type=GrantDecision)
 
 
 async def report_outcome(report: OutcomeReport, cluster: str) -> None:
@@ -143,5 +134,5 @@ async def report_outcome(report: OutcomeReport, cluster: str) -> None:
 
 
 async def append_to_ledger(entry: LedgerEntryInput, cluster: str) -> LedgerReceipt:
-    return await _run("append_incident_record", entry, queue=OBSERVE_QUEUE, cluster=cluster,
-                      result_type=LedgerReceipt, timeout=timedelta(seconds=60))
+    return await _run(names.APPEND_INCIDENT_RECORD, entry, cluster=cluster, result_type=LedgerReceipt,
+                      timeout=timedelta(seconds=60))

@@ -22,54 +22,49 @@ with workflow.unsafe.imports_passed_through():
 
 
 from workflows.incident.calls import send_notification
-from workflows.incident.state import IncidentBook
+from workflows.incident.state import Incident
 
 _SETTLED = ("resolved", "aborted", "closed", "taken_over")
 
 
 class EscalationLadder:
-    def __init__(self, book: IncidentBook, policy: Policy, cluster: str) -> None:
-        self._book = book
+    """Pages people while the incident stays unresolved, and once it escalates (`Incident.escalate`)."""
+
+    def __init__(self, incident: Incident, policy: Policy, cluster: str) -> None:
+        self._incident = incident
         self._cluster = cluster
         self._policy = policy
-        self.escalated_at: datetime | None = None  # set by the incident when automation gives up
-        self._escalation_reason = ""
-
-    def escalate(self, reason: str) -> None:
-        if self.escalated_at is None:
-            self.escalated_at = workflow.now()
-            self._escalation_reason = reason
 
     def _rungs(self, when: str) -> list[Rung]:
-        severity = self._book.triage.severity if self._book.triage else self._policy.severity.default
+        severity = self._incident.triage.severity if self._incident.triage else self._policy.severity.default
         rungs = [r for r in self._policy.escalation.get(severity, []) if r.when == when]
         return sorted(rungs, key=lambda rung: rung.after)
 
     def _settled(self) -> bool:
-        return self._book.state in _SETTLED
+        return self._incident.state in _SETTLED
 
     async def run(self) -> None:
         await asyncio.gather(self._unresolved_rungs(), self._failed_rungs())
 
     async def _unresolved_rungs(self) -> None:
         for rung in self._rungs("unresolved"):
-            if not await self._wait_until(self._book.detected_at, rung.after):
+            if not await self._wait_until(self._incident.detected_at, rung.after):
                 return
             await self._notify(rung, f"unresolved after {format_duration(rung.after)}")
 
     async def _failed_rungs(self) -> None:
         rungs = self._rungs("failed")
-        await workflow.wait_condition(lambda: self.escalated_at is not None or self._settled())
-        if self.escalated_at is None:
+        await workflow.wait_condition(lambda: self._incident.escalated_at is not None or self._settled())
+        if self._incident.escalated_at is None:
             return
         if not rungs:
-            self._book.note("escalation", f"escalated ({self._escalation_reason}); shown on the dashboard")
+            self._incident.note("escalation", f"escalated ({self._incident.escalation_reason}); shown on the dashboard")
         for rung in rungs:
             # Once automation has failed, settling later does not un-fail it: still tell people.
-            await workflow.sleep(max(timedelta(0), self.escalated_at + rung.after - workflow.now()))
-            if self._book.state in ("resolved", "aborted", "closed"):
+            await workflow.sleep(max(timedelta(0), self._incident.escalated_at + rung.after - workflow.now()))
+            if self._incident.state in ("resolved", "aborted", "closed"):
                 return
-            await self._notify(rung, f"automation gave up: {self._escalation_reason}")
+            await self._notify(rung, f"automation gave up: {self._incident.escalation_reason}")
 
     async def _wait_until(self, start: datetime | None, after: timedelta) -> bool:
         """Sleep until ``start + after`` unless the incident settles first; True if still open."""
@@ -80,24 +75,24 @@ class EscalationLadder:
         return not self._settled()
 
     async def _notify(self, rung: Rung, why: str) -> None:
-        book = self._book
-        triage = book.triage
-        summary = f"[{triage.severity if triage else '?'}] {book.incident_id}: {why}"
+        incident = self._incident
+        triage = incident.triage
+        summary = f"[{triage.severity if triage else '?'}] {incident.incident_id}: {why}"
         for channel_name in rung.notify:
             channel = self._policy.channels[channel_name]
             if channel.type == "dashboard":
-                book.note("escalation", f"{why}; shown on the dashboard")
+                incident.note("escalation", f"{why}; shown on the dashboard")
                 continue
             notification = Notification(
                 channel=channel_name,
-                incident_id=book.incident_id,
+                incident_id=incident.incident_id,
                 severity=triage.severity if triage else None,
                 summary=summary,
-                text=book.details(),
+                text=incident.details(),
                 destination=channel,
             )
             try:
                 result = await send_notification(notification, self._cluster)
-                book.note("escalation", f"notified {channel_name}: {why} ({result.detail})")
+                incident.note("escalation", f"notified {channel_name}: {why} ({result.detail})")
             except ActivityError as error:
-                book.note("escalation", f"could not notify {channel_name}: {error.cause or error}")
+                incident.note("escalation", f"could not notify {channel_name}: {error.cause or error}")

@@ -1,10 +1,14 @@
-"""One remediation attempt: approval if needed, the action, then its verification."""
+"""One remediation attempt, top to bottom: grant → (approval) → act → verify.
+
+`Remediation.attempt` returns what happened; the incident's lifecycle in `workflow.py`
+decides what follows (resolve, retry after a cooldown, or freeze and escalate).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -26,34 +30,33 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.incident import calls, metrics
-from workflows.incident.grant import GrantRefused, obtain_grant
-from workflows.incident.state import IncidentBook
+from workflows.incident.grant import GrantConversation, Granted, NeedsApproval, Refused
+from workflows.incident.state import Answer, Incident
 
 # Actions whose effect shows in the deployment's rollout, so rollout health verifies them.
 _DEPLOYMENT_ACTIONS = {"restart_deployment", "scale_deployment", "rollback_deployment", "raise_memory_limit"}
 
 
-class Outcome(enum.Enum):
-    VERIFIED = "verified"
-    FAILED = "failed"
-    NOT_ACTIONABLE = "not_actionable"
-    STOPPED = "stopped"
-    CLEARED = "cleared"
+class AttemptOutcome(enum.Enum):
+    VERIFIED = "verified"  # acted, and recovery held
+    FAILED = "failed"  # acted (or tried to), and it did not help: retry while attempts remain
+    NOT_ACTIONABLE = "not_actionable"  # retrying cannot help: freeze and escalate
+    STOPPED = "stopped"  # a human aborted or took over
+    CLEARED = "cleared"  # the alert resolved before anything was done
 
 
 class Remediation:
-    def __init__(self, book: IncidentBook, policy: Policy, cluster: str, escalate: Callable[[str], None]) -> None:
-        self._book = book
+    def __init__(self, incident: Incident, policy: Policy, cluster: str) -> None:
+        self._incident = incident
         self._cluster = cluster
-        self._escalate = escalate
         self._policy = policy
         self.last_failure = ""
         self._step_index = 0
 
     @property
     def _triage(self) -> Triage:
-        assert self._book.triage is not None
-        return self._book.triage
+        assert self._incident.triage is not None
+        return self._incident.triage
 
     @property
     def _runbook(self) -> Runbook:
@@ -61,7 +64,7 @@ class Remediation:
         return self._triage.runbook
 
     def _next_step_index(self) -> int:
-        return min(self._book.attempts, len(self._runbook.steps) - 1)
+        return min(self._incident.attempts, len(self._runbook.steps) - 1)
 
     def _next_step(self) -> Step:
         return self._runbook.steps[self._next_step_index()]
@@ -81,33 +84,41 @@ class Remediation:
             return "the runbook says to escalate"
         if is_forbidden(self._policy, step):
             return f"the policy never allows {step.risk_class or step.action}"
-        return mandatory_escalation(self._policy, self._book.labels, step)
+        return mandatory_escalation(self._policy, self._incident.labels, step)
 
-    async def attempt(self) -> Outcome:
-        book, triage, step = self._book, self._triage, self._next_step()
+    async def attempt(self) -> AttemptOutcome:
+        incident, triage, step = self._incident, self._triage, self._next_step()
         if self._policy.mode == "observe":
-            book.note("action", f"observe mode: would run {step.action} on {triage.target}; executed nothing")
+            incident.note("action", f"observe mode: would run {step.action} on {triage.target}; executed nothing")
             self.last_failure = "observe mode: the planned action was recorded, not executed"
-            return Outcome.NOT_ACTIONABLE
+            return AttemptOutcome.NOT_ACTIONABLE
         step_index = self._next_step_index()
-        key = self._key(book.attempts + 1)
-        grant_request = await self._grant_request(step, key)
-        try:
-            decision = await obtain_grant(
-                book, self._policy, self._cluster, grant_request, ask_human=self._ask_human, escalate=self._escalate
-            )
-        except GrantRefused as refusal:
-            self.last_failure = str(refusal)
-            if refusal.human:
-                return Outcome.CLEARED if book.aborted_by is None and book.owner is None else Outcome.STOPPED
-            book.note("grant", str(refusal))
-            return Outcome.NOT_ACTIONABLE
-        triage.confidence = decision.confidence
+        key = self._key(incident.attempts + 1)
+
+        # 1. Grant: the Governor decides; it may want a human's approval first.
+        governor = GrantConversation(incident, self._policy, self._cluster, await self._grant_request(step, key))
+        answer = await governor.ask()
+        if isinstance(answer, NeedsApproval):
+            approved = await self._approval(step, answer.reason)
+            if approved is not Answer.APPROVED:
+                self.last_failure = "a human stopped the incident while approval was pending"
+                return AttemptOutcome.CLEARED if approved is Answer.CLEARED else AttemptOutcome.STOPPED
+            assert incident.approved_by is not None
+            governor.approved_by(incident.approved_by)
+            answer = await governor.ask()
+        if isinstance(answer, Refused):
+            self.last_failure = answer.reason
+            if answer.human:
+                return AttemptOutcome.STOPPED if incident.human_stepped_in else AttemptOutcome.CLEARED
+            incident.note("grant", answer.reason)
+            return AttemptOutcome.NOT_ACTIONABLE
+        assert isinstance(answer, Granted)  # NeedsApproval comes at most once: the second ask is approved
+        decision = answer.decision
+
+        # 2. Act, at most once per key however often the activity is retried.
         self._step_index = step_index
-        book.attempts += 1
         request = self._request(step, key, decision.granted_replicas)
-        book.set_state("remediating")
-        book.note("action", f"attempt {book.attempts}: {step.action} on {triage.target}")
+        incident.attempt_started(step.action, triage.target, decision.confidence)
         try:
             result = await calls.apply_action(request, self._cluster)
         except ActivityError as error:
@@ -116,15 +127,24 @@ class Remediation:
             return outcome
         applied = "already applied" if result.already_applied else "applied"
         self._record(request, applied, result.detail)
-        book.note("action", f"{step.action} {applied}: {result.detail}")
-        book.set_state("verifying")
+        incident.note("action", f"{step.action} {applied}: {result.detail}")
+
+        # 3. Verify, and tell the Governor (trust is measured from verified outcomes).
+        incident.verifying()
         verified, detail = await self._verify(request)
-        book.note("verification", ("verified: " if verified else "not verified: ") + detail)
+        incident.note("verification", ("verified: " if verified else "not verified: ") + detail)
         await self._report(decision, verified=verified, detail=detail)
         if verified:
-            return Outcome.VERIFIED
+            return AttemptOutcome.VERIFIED
         self.last_failure = f"verification failed after {step.action}: {detail}"
-        return Outcome.FAILED
+        return AttemptOutcome.FAILED
+
+    async def _approval(self, step: Step, reason: str) -> Answer:
+        """Ask a human to approve this step, and wait for the answer."""
+        local = approval_reason(self._policy, step)
+        why = reason if not local or local in reason else f"{reason}; {local}"
+        pending = self._incident.request_approval(f"{step.action} on {self._triage.target}", why)
+        return await self._incident.answer_to(pending)
 
     def _key(self, attempt: int) -> str:
         info = workflow.info()
@@ -145,50 +165,25 @@ class Remediation:
                 nodes = (await calls.get_cluster_usage(self._cluster)).nodes
         return GrantRequest(
             request_id=key,
-            incident_id=self._book.incident_id,
+            incident_id=self._incident.incident_id,
             runbook=self._runbook.name,
-            alert_class=self._book.labels.get("alertname", ""),
+            alert_class=self._incident.labels.get("alertname", ""),
             action=step.action,
             namespace=triage.namespace or "",
             target=triage.deployment or "",
             risk_class=step.risk_class,
             risk="approval" if local else self._policy.risk_of(step),
-            labels=dict(self._book.labels),
+            labels=dict(self._incident.labels),
             current_replicas=current,
             desired_replicas=desired,
             current_nodes=nodes,
             projected_nodes=nodes,
         )
 
-    async def _ask_human(self, reason: str) -> str | None:
-        """Pending approval until someone approves (returns who) or it stops mattering (None)."""
-        step = self._next_step()
-        local = approval_reason(self._policy, step)
-        why = reason if not local or local in reason else f"{reason}; {local}"
-        outcome = await self._await_approval(step, why)
-        return self._book.approved_by if outcome is None else None
-
     async def _report(self, decision: GrantDecision, *, verified: bool, detail: str) -> None:
         if decision.grant_id:
             report = OutcomeReport(grant_id=decision.grant_id, verified=verified, detail=detail[:500])
             await calls.report_outcome(report, self._cluster)
-
-    async def _await_approval(self, step: Step, reason: str) -> Outcome | None:
-        book = self._book
-        pending = book.request_approval(f"{step.action} on {self._triage.target}", reason)
-        await workflow.wait_condition(
-            lambda: book.approved_request == pending.request_id
-            or book.aborted_by is not None
-            or book.owner is not None
-            or not book.is_firing
-        )
-        if book.approved_request == pending.request_id:
-            book.approved_request = None
-            return None
-        if book.aborted_by is None and book.owner is None:
-            book.settle_pending("cleared")
-            return Outcome.CLEARED
-        return Outcome.STOPPED
 
     def _request(self, step: Step, key: str, granted_replicas: int | None) -> ActionRequest:
         triage = self._triage
@@ -205,27 +200,27 @@ class Remediation:
             pod=triage.pod,
             params=params,
             idempotency_key=key,
-            incident_id=self._book.incident_id,
+            incident_id=self._incident.incident_id,
             bounds=bounds_of(self._policy),
             job_template=template,
         )
 
-    def _action_failed(self, request: ActionRequest, error: ActivityError) -> Outcome:
+    def _action_failed(self, request: ActionRequest, error: ActivityError) -> AttemptOutcome:
         cause = error.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
         self._record(request, "failed", message)
-        self._book.note("action", f"{request.action} failed: {message}")
+        self._incident.note("action", f"{request.action} failed: {message}")
         self.last_failure = f"{request.action} failed: {message}"
         if isinstance(cause, ApplicationError) and cause.non_retryable:
-            return Outcome.NOT_ACTIONABLE
-        return Outcome.FAILED
+            return AttemptOutcome.NOT_ACTIONABLE
+        return AttemptOutcome.FAILED
 
     def _record(self, request: ActionRequest, outcome: str, detail: str) -> None:
         metrics.action(request.action, outcome.replace(" ", "_"))
-        self._book.actions.append(
+        self._incident.action_recorded(
             ActionRecord(
                 step=self._step_index,
-                attempt=self._book.attempts,
+                attempt=self._incident.attempts,
                 action=request.action,
                 target=self._triage.target,
                 idempotency_key=request.idempotency_key,
@@ -262,9 +257,9 @@ class Remediation:
         return healthy, "; ".join(r.detail for r in results if r.detail) or ("healthy" if healthy else "unhealthy")
 
     async def _verify_by_alert(self, timeout: timedelta) -> tuple[bool, str]:
-        book = self._book
+        incident = self._incident
         try:
-            await workflow.wait_condition(lambda: not book.is_firing, timeout=timeout)
+            await workflow.wait_condition(lambda: not incident.is_firing, timeout=timeout)
         except TimeoutError:
             return False, f"the alert still fires after {timeout}"
         return True, "the alert resolved at the source"

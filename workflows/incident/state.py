@@ -1,13 +1,15 @@
-"""What an incident knows about itself: state, alerts, timeline, pending approval.
+"""What an incident knows about itself, and every transition it may make.
 
-Kept apart from the orchestration in `incident.py` so that `run` reads as the
-operation and this file as the bookkeeping. Every change lands in the timeline
-with workflow time, which is the incident's audit trail.
+`Incident` is the single owner of the incident's state: the other modules of this
+package read its fields and call its methods, never assign them. Each transition
+records a timeline entry with workflow time (the incident's audit trail) and moves
+the state at most once, so the Web UI's search attributes change once per step.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import enum
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -25,9 +27,20 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.incident import metrics
 
+# States after which nothing more happens to the incident.
+FINAL_STATES: tuple[IncidentState, ...] = ("aborted", "closed")
 
-class IncidentBook:
-    """The incident's bookkeeping; every mutation records a timeline entry."""
+
+class Answer(enum.Enum):
+    """How a wait for a human ended."""
+
+    APPROVED = "approved"
+    CLEARED = "cleared"  # the alert resolved while we waited: nothing left to approve
+    STOPPED = "stopped"  # a human aborted or took over
+
+
+class Incident:
+    """The incident's state and its transitions; every mutation records a timeline entry."""
 
     def __init__(self, incident_id: str) -> None:
         self.incident_id = incident_id
@@ -40,18 +53,49 @@ class IncidentBook:
         self.alerts_received = 0
         self.detected_at: datetime | None = None
         self.alert_started_at: datetime | None = None
-        self.frozen_ever = False
-        self.verified_by_automation = False
         self.resolved_at: datetime | None = None
         self.refired = False
+        # Escalation: `frozen` while automation may not act; `frozen_ever` for the ledger's outcome;
+        # `escalated_at` and `escalation_reason` start the ladder's "failed" rungs (first escalation only).
         self.frozen = False
+        self.frozen_ever = False
+        self.escalated_at: datetime | None = None
+        self.escalation_reason = ""
+        self.verified_by_automation = False
+        # People.
         self.owner: str | None = None
         self.aborted_by: str | None = None
         self.pending: PendingApproval | None = None
         self.approved_request: str | None = None
         self.approved_by: str | None = None
+        # Attempts: `allowed_attempts` grows by one per approved retry.
         self.attempts = 0
         self.allowed_attempts = 0
+
+    # --- questions ----------------------------------------------------------------
+
+    @property
+    def is_firing(self) -> bool:
+        return any(self.firing.values())
+
+    @property
+    def human_stepped_in(self) -> bool:
+        """Whether a person aborted or took over: automation must stop."""
+        return self.aborted_by is not None or self.owner is not None
+
+    @property
+    def is_over(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def runbook_name(self) -> str | None:
+        runbook = self.triage.runbook if self.triage else None
+        return runbook.name if runbook else None
+
+    @property
+    def human_steps(self) -> bool:
+        """Whether a person approved, aborted, retried or took over anything in this incident."""
+        return any(entry.actor not in metrics.MACHINE_ACTORS for entry in self.timeline)
 
     # --- alerts -------------------------------------------------------------------
 
@@ -84,20 +128,155 @@ class IncidentBook:
             self.firing[event.fingerprint] = False
             self.note("detected", f"{event.alertname} resolved at the source", "alertmanager")
 
-    @property
-    def is_firing(self) -> bool:
-        return any(self.firing.values())
+    # --- lifecycle ----------------------------------------------------------------
 
-    # --- state --------------------------------------------------------------------
+    def closed_unopened(self) -> None:
+        """Only resolved deliveries arrived: nothing is wrong, nothing to do."""
+        self.note("resolution", "closed: the alert was already resolved")
+        self._enter("closed")
+        metrics.alert_suppressed("already_resolved")
+
+    def triaged(self, result: Triage) -> None:
+        self.triage = result
+        runbook = result.runbook
+        self.allowed_attempts = runbook.max_attempts if runbook else 0
+        self.note("triage", _triage_summary(result))
+        self._enter("triaged")
+        metrics.incident_opened(result.severity, runbook.name if runbook else "none",
+                                self.alert_started_at, self.detected_at)
+
+    def attempt_started(self, step_action: str, target: str, confidence: float) -> int:
+        """Count an attempt that the Governor granted (at the confidence it measured); returns its number."""
+        assert self.triage is not None
+        self.triage.confidence = confidence
+        self.attempts += 1
+        self._enter("remediating")
+        self.note("action", f"attempt {self.attempts}: {step_action} on {target}")
+        return self.attempts
+
+    def action_recorded(self, record: ActionRecord) -> None:
+        self.actions.append(record)
+
+    def verifying(self) -> None:
+        self._enter("verifying")
+
+    def cooling_down(self, message: str) -> None:
+        self.note("action", message)
+        self._enter("remediating")
+
+    def resolved(self, why: str, actor: str, *, by_automation: bool = False) -> None:
+        """Recovered; the incident stays open for the resolution cooldown in case it fires again."""
+        if by_automation:
+            self.verified_by_automation = True
+        self.resolved_at = workflow.now()
+        self._settle_pending("cleared")
+        self.note("resolution", why, actor)
+        self._enter("resolved")
+        self.refired = False
+
+    def reopened(self) -> None:
+        """It fired again within the cooldown: the fix did not hold."""
+        self.refired = False
+        self.resolved_at = None
+        self.note("triage", "fired again within the cooldown: the fix did not hold")
+        self._enter("triaged")
+
+    # --- escalation ---------------------------------------------------------------
+
+    def escalate(self, reason: str) -> None:
+        """Tell people (the ladder's "failed" rungs start from the first escalation) without freezing."""
+        if self.escalated_at is None:
+            self.escalated_at = workflow.now()
+            self.escalation_reason = reason
+        self._enter("escalated")
+
+    def freeze(self, reason: str) -> None:
+        """Automation gave up: escalate, and ask for one more attempt if there is a runbook to retry."""
+        self.frozen = self.frozen_ever = True
+        self.note("escalation", f"escalated and frozen: {reason}")
+        if self.runbook_name is not None:
+            self._ask(f"one more attempt of runbook {self.runbook_name}", reason, "zerotouch")
+        self.escalate(reason)
+
+    def thawed(self) -> None:
+        """An approver allowed one more attempt of a frozen incident."""
+        self.frozen = False
+        self.allowed_attempts = self.attempts + 1
+        self.approved_request = None
+        self._settle_pending("approved")
+        self._enter("triaged")
+
+    # --- approvals and people -----------------------------------------------------
+
+    def request_approval(self, what: str, reason: str) -> PendingApproval:
+        """Ask a human before acting; the incident waits in awaiting_approval."""
+        pending = self._ask(what, reason, "zerotouch")
+        self._enter("awaiting_approval")
+        return pending
+
+    def request_retry(self, by: str, reason: str) -> None:
+        """A person asks for one more attempt of a frozen incident; another approver must approve."""
+        self._ask(f"one more attempt of runbook {self.runbook_name}", reason, by)
+        self._enter("escalated")
+
+    def approve(self, by: str, note: str) -> None:
+        assert self.pending is not None
+        self.approved_request = self.pending.request_id
+        self.approved_by = by
+        self.note("approval", f"approved {self.pending.what}" + _with_note(note), by)
+        self._settle_pending("approved")
+        self.publish()
+
+    def abort(self, by: str, reason: str) -> None:
+        self.aborted_by = by
+        self._settle_pending("aborted")
+        self.note("abort", f"aborted: {reason}", by)
+        self._enter("aborted")
+
+    def take_over(self, by: str, note: str) -> None:
+        self.owner = by
+        self._settle_pending("taken_over")
+        self.note("take_over", "a human owns the incident; automation stopped" + _with_note(note), by)
+        self._enter("taken_over")
+
+    async def answer_to(self, pending: PendingApproval) -> Answer:
+        """Wait until `pending` is approved, the alert clears, or a human stops automation."""
+        await workflow.wait_condition(
+            lambda: self.approved_request == pending.request_id or self.human_stepped_in or not self.is_firing
+        )
+        if self.approved_request == pending.request_id:
+            self.approved_request = None
+            return Answer.APPROVED
+        if self.human_stepped_in:
+            return Answer.STOPPED
+        self._settle_pending("cleared")
+        return Answer.CLEARED
+
+    async def retry_approved_or_cleared(self) -> bool:
+        """While frozen: wait for an approved retry, a human stepping in, or the alert clearing.
+
+        True when an approver allowed one more attempt (the incident is thawed).
+        """
+        await workflow.wait_condition(
+            lambda: self.approved_request is not None or self.human_stepped_in or not self.is_firing
+        )
+        if self.approved_request is not None and not self.human_stepped_in:
+            self.thawed()
+            return True
+        return False
+
+    async def sleep_unless_stopped(self, period: timedelta) -> bool:
+        """Sleep durably unless a human aborts or takes over; True if automation may go on."""
+        try:
+            await workflow.wait_condition(lambda: self.human_stepped_in, timeout=period)
+        except TimeoutError:
+            return True
+        return not self.human_stepped_in
+
+    # --- the record ---------------------------------------------------------------
 
     def note(self, kind: str, message: str, actor: str = "zerotouch") -> None:
         self.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, message=message, actor=actor))
-
-    def set_state(self, state: IncidentState) -> None:
-        if state == self.state:
-            return
-        self.state = state
-        self.publish()
 
     def publish(self) -> None:
         """Search attributes and the Web UI's summary follow the state."""
@@ -125,39 +304,13 @@ class IncidentBook:
         lines += [f"- {e.at:%H:%M:%S} {e.kind}: {e.message}" for e in self.timeline[-8:]]
         return "\n".join(lines)
 
-    def request_approval(self, what: str, reason: str, requested_by: str = "zerotouch") -> PendingApproval:
-        self.pending = PendingApproval(
-            request_id=str(workflow.uuid4()),
-            what=what,
-            reason=reason,
-            requested_by=requested_by,
-            requested_at=workflow.now(),
-        )
-        self.approved_request = None
-        self.note("approval", f"approval requested for {what}: {reason}", requested_by)
-        self.set_state("awaiting_approval")
-        self.publish()
-        metrics.approval_requested()
-        return self.pending
-
-    def settle_pending(self, decision: str) -> None:
-        """The pending approval (if any) ended: approved, aborted, taken over, or cleared."""
-        if self.pending is not None:
-            metrics.approval_decided(decision, self.pending.requested_at)
-            self.pending = None
-
-    @property
-    def human_steps(self) -> bool:
-        """Whether a person approved, aborted, retried or took over anything in this incident."""
-        return any(entry.actor not in metrics.MACHINE_ACTORS for entry in self.timeline)
-
     def status(self) -> IncidentStatus:
         triage = self.triage
         return IncidentStatus(
             incident_id=self.incident_id,
             state=self.state,
             severity=triage.severity if triage else None,
-            runbook=triage.runbook.name if triage and triage.runbook else None,
+            runbook=self.runbook_name,
             confidence=triage.confidence if triage else None,
             service=triage.service if triage else "",
             target=triage.target if triage else "",
@@ -173,3 +326,44 @@ class IncidentBook:
             timeline=list(self.timeline),
             labels=dict(self.labels),
         )
+
+    # --- internals ----------------------------------------------------------------
+
+    def _enter(self, state: IncidentState) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        self.publish()
+
+    def _ask(self, what: str, reason: str, requested_by: str) -> PendingApproval:
+        self.pending = PendingApproval(
+            request_id=str(workflow.uuid4()),
+            what=what,
+            reason=reason,
+            requested_by=requested_by,
+            requested_at=workflow.now(),
+        )
+        self.approved_request = None
+        self.note("approval", f"approval requested for {what}: {reason}", requested_by)
+        metrics.approval_requested()
+        return self.pending
+
+    def _settle_pending(self, decision: str) -> None:
+        """The pending approval (if any) ended: approved, aborted, taken over, or cleared."""
+        if self.pending is not None:
+            metrics.approval_decided(decision, self.pending.requested_at)
+            self.pending = None
+
+
+def _triage_summary(result: Triage) -> str:
+    if result.runbook is None:
+        return f"severity {result.severity}; no runbook matches: log and escalate"
+    target = result.target or f"invalid target ({result.target_error})"
+    return (
+        f"severity {result.severity}; runbook {result.runbook.name} "
+        f"(confidence {result.confidence:.2f}); target {target}"
+    )
+
+
+def _with_note(note: str) -> str:
+    return f" — {note}" if note else ""
