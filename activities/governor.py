@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from zerotouch import activity_names as names
 from zerotouch.governor_client import GovernorError, ensure_governor, execute_grant, update_settings
 from zerotouch.governor_models import GovernorSettings, GrantDecision, governor_id
 from zerotouch.governor_policy import GrantCall
@@ -23,7 +24,7 @@ class GovernorActivities:
         # Settings this process last gave each cluster's Governor: a changed policy is pushed once.
         self._pushed: dict[str, GovernorSettings] = {}
 
-    @activity.defn(name="request_grant")
+    @activity.defn(name=names.REQUEST_GRANT)
     async def request_grant(self, call: GrantCall) -> GrantDecision:
         """Start the Governor if it is not running, then ask it; the decision is its to make."""
         # Starting (or finding) the Governor costs a round trip; once this process has seen it

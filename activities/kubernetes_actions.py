@@ -10,16 +10,27 @@ import copy
 import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
-from temporalio.exceptions import ApplicationError
 
+from zerotouch import activity_errors as errors
+from zerotouch.action_params import (
+    MAX_MEMORY_FACTOR,
+    ActionParams,
+    RaiseMemoryLimitParams,
+    RunJobParams,
+    ScaleDeploymentParams,
+    describe,
+)
 from zerotouch.k8s_names import InvalidName, require_namespace, require_object_name
-from zerotouch.models import ActionBounds, ActionRequest
+from zerotouch.models import ActionRequest
 from zerotouch.policy import JobTemplate
 from zerotouch.quantities import format_memory, parse_memory
+from zerotouch.scaling import replica_window, requested_replicas
+from zerotouch.schedules import ScheduledJobRequest
 
 ACTION_KEY = "zerotouch.io/action-key"
 INCIDENT = "zerotouch.io/incident"
@@ -29,7 +40,6 @@ REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
 STRATEGIC = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-MAX_MEMORY_FACTOR = 4.0
 JOB_TTL_SECONDS = 3600
 
 Obj = dict[str, Any]
@@ -46,8 +56,20 @@ class Plan:
     after: dict[str, object] = field(default_factory=dict)
 
 
-def fail(message: str, kind: str, *, retryable: bool = False) -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=not retryable)
+fail = errors.fail  # non-retryable exactly for the types in zerotouch.activity_errors.NON_RETRYABLE
+
+P = TypeVar("P", bound=ActionParams)
+
+
+def typed_params(request: ActionRequest, model: type[P]) -> P:
+    """The request's parameters as ``model``; InvalidParams (non-retryable) if they do not fit."""
+    try:
+        params = request.typed_params
+    except ValidationError as error:
+        raise fail(f"{request.action}: {describe(error)}", errors.INVALID_PARAMS) from None
+    if not isinstance(params, model):
+        raise fail(f"{request.action}: expected {model.__name__}", errors.INVALID_PARAMS)
+    return params
 
 
 def validated_target(request: ActionRequest, *, pod: bool = False) -> tuple[str, str]:
@@ -60,7 +82,7 @@ def validated_target(request: ActionRequest, *, pod: bool = False) -> tuple[str,
                 raise InvalidName("evict_pod needs a pod name")
             require_object_name(request.pod, "pod")
     except InvalidName as error:
-        raise fail(str(error), "InvalidTarget") from None
+        raise fail(str(error), errors.INVALID_TARGET) from None
     return namespace, name
 
 
@@ -69,16 +91,16 @@ def api_error(error: ApiException, what: str) -> Exception:
     status = int(error.status or 0)
     reason = f"{what}: HTTP {status} {error.reason or ''}".strip()
     if status == 404:
-        return fail(f"{what} not found", "NotFound")
+        return fail(f"{what} not found", errors.NOT_FOUND)
     if status in (401, 403):
-        return fail(f"{reason}; the zerotouch service account lacks this permission", "Forbidden")
+        return fail(f"{reason}; the zerotouch service account lacks this permission", errors.FORBIDDEN)
     if status in (400, 422):
-        return fail(f"{reason}: the API server rejected the request", "Invalid")
+        return fail(f"{reason}: the API server rejected the request", errors.INVALID)
     if status == 409:
-        return fail(f"{reason}: changed concurrently; retrying re-reads it", "Conflict", retryable=True)
+        return fail(f"{reason}: changed concurrently; retrying re-reads it", errors.CONFLICT)
     if status == 429:
-        return fail(f"{reason}: throttled", "TooManyRequests", retryable=True)
-    return fail(f"{reason}: API server unavailable", "ApiUnavailable", retryable=True)
+        return fail(f"{reason}: throttled", errors.TOO_MANY_REQUESTS)
+    return fail(f"{reason}: API server unavailable", errors.API_UNAVAILABLE)
 
 
 def stored_keys(deploy: Obj) -> set[str]:
@@ -111,16 +133,6 @@ def revision(obj: Obj) -> int:
         return 0
 
 
-def _number(request: ActionRequest, name: str) -> float | None:
-    value = request.params.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise fail(f"{request.action}: parameter {name}={value!r} is not a number", "InvalidParams") from None
-
-
 # --- restart -----------------------------------------------------------------------
 
 
@@ -137,27 +149,20 @@ def restart_plan(deploy: Obj, key: str, now: str) -> Plan:
 
 
 def scaled_replicas(request: ActionRequest, current: int) -> int:
-    """The replica count asked for, clamped to the bounds; BoundExceeded if nothing can change."""
-    bounds: ActionBounds = request.bounds
-    replicas, factor, delta = (_number(request, n) for n in ("replicas", "factor", "delta"))
-    if replicas is not None:
-        wanted = int(replicas)
-    elif factor is not None:
-        raw = max(current, 1) * factor
-        wanted = math.ceil(raw) if factor >= 1 else math.floor(raw)
-    elif delta is not None:
-        wanted = current + int(delta)
-    else:
-        raise fail("scale_deployment needs one of the parameters replicas, factor or delta", "InvalidParams")
-    base = max(current, 1)
-    low = max(bounds.min_replicas, math.ceil(base * bounds.scale_down_min_factor))
-    high = min(bounds.max_replicas, math.floor(base * bounds.scale_up_max_factor))
+    """The replica count asked for, clamped to the bounds; BoundExceeded if nothing can change.
+
+    The same arithmetic as the Governor's (`zerotouch.scaling`), so a granted count is never capped again.
+    """
+    params = typed_params(request, ScaleDeploymentParams)
+    wanted = requested_replicas(current, replicas=params.replicas, factor=params.factor, delta=params.delta)
+    assert wanted is not None  # ScaleDeploymentParams holds exactly one of the three
+    low, high = replica_window(current, request.bounds)
     clamped = min(max(wanted, low), high)
     if clamped == current:
         if wanted == current:
-            raise fail(f"already at {current} replicas, as requested; nothing to scale", "BoundExceeded")
+            raise fail(f"already at {current} replicas, as requested; nothing to scale", errors.BOUND_EXCEEDED)
         raise fail(f"cannot scale further: asked for {wanted}, already at {current} "
-                   f"(bounds allow {low}..{high} from here)", "BoundExceeded")
+                   f"(bounds allow {low}..{high} from here)", errors.BOUND_EXCEEDED)
     return clamped
 
 
@@ -172,26 +177,26 @@ def scale_plan(deploy: Obj, request: ActionRequest) -> Plan:
 
 
 def memory_plan(deploy: Obj, request: ActionRequest) -> Plan:
-    wanted = str(request.params.get("container") or "")
+    params = typed_params(request, RaiseMemoryLimitParams)
+    wanted = params.container or ""
     found = [c for c in containers(deploy) if not wanted or c.get("name") == wanted]
     if not found:
-        raise fail(f"no container {wanted!r} in {request.namespace}/{request.name}", "InvalidTarget")
+        raise fail(f"no container {wanted!r} in {request.namespace}/{request.name}", errors.INVALID_TARGET)
     container = found[0]
     resources = container.get("resources") or {}
     limit_text = (resources.get("limits") or {}).get("memory")
     if not limit_text:
-        raise fail(f"container {container['name']} has no memory limit to raise", "InvalidTarget")
+        raise fail(f"container {container['name']} has no memory limit to raise", errors.INVALID_TARGET)
     current = parse_memory(limit_text)
     bounds = request.bounds
-    factor = _number(request, "factor") or bounds.memory_factor
-    factor = min(factor, bounds.memory_factor, MAX_MEMORY_FACTOR)
+    factor = min(params.factor or bounds.memory_factor, bounds.memory_factor, MAX_MEMORY_FACTOR)
     if factor <= 1:
-        raise fail(f"raise_memory_limit: factor {factor} would not raise the limit", "InvalidParams")
+        raise fail(f"raise_memory_limit: factor {factor} would not raise the limit", errors.INVALID_PARAMS)
     mebi = 2**20
     new = min(math.ceil(current * factor / mebi) * mebi, bounds.memory_cap_bytes)
     if new <= current:
         raise fail(f"memory limit of {container['name']} is {format_memory(current)}, already at the cap "
-                   f"{format_memory(bounds.memory_cap_bytes)}", "BoundExceeded")
+                   f"{format_memory(bounds.memory_cap_bytes)}", errors.BOUND_EXCEEDED)
     new_text = format_memory(new) if new % mebi == 0 else str(new)
     change: Obj = {"name": container["name"], "resources": {"limits": {"memory": new_text}}}
     request_text = (resources.get("requests") or {}).get("memory")
@@ -215,7 +220,7 @@ def rollback_plan(deploy: Obj, replicasets: list[Obj], key: str) -> Plan:
     older = [rs for rs in owned if 0 < revision(rs) < current]
     if not older:
         raise fail(f"{deploy['metadata']['namespace']}/{deploy['metadata']['name']} has no revision "
-                   f"before {current} to roll back to", "NoPreviousRevision")
+                   f"before {current} to roll back to", errors.NO_PREVIOUS_REVISION)
     previous = max(older, key=revision)
     template = copy.deepcopy(previous["spec"]["template"])
     ((template.get("metadata") or {}).get("labels") or {}).pop(HASH_LABEL, None)
@@ -240,18 +245,19 @@ def job_name(template: str, key: str) -> str:
 
 
 def job_manifest(request: ActionRequest) -> Obj:
-    template_name = str(request.params.get("template") or "")
+    template_name = typed_params(request, RunJobParams).template
     try:
         require_namespace(template_name)  # a DNS label: it becomes part of the job name
     except InvalidName:
-        raise fail(f"run_job: template name {template_name!r} is not a DNS-1123 label", "InvalidParams") from None
+        raise fail(f"run_job: template name {template_name!r} is not a DNS-1123 label",
+                   errors.INVALID_PARAMS) from None
     if request.job_template is None:
-        raise fail(f"run_job: no job template {template_name!r} was given", "InvalidParams")
+        raise fail(f"run_job: no job template {template_name!r} was given", errors.INVALID_PARAMS)
     try:
         template = JobTemplate.model_validate(request.job_template)
     except ValidationError as error:
         raise fail(f"run_job: job template {template_name!r} is invalid: {error.errors()[0]['msg']}",
-                   "InvalidParams") from None
+                   errors.INVALID_PARAMS) from None
     labels = {**template.labels, JOB_LABEL: template_name, "app.kubernetes.io/managed-by": "zerotouch"}
     annotations = {ACTION_KEY: request.idempotency_key, INCIDENT: request.incident_id}
     pod_spec = {
@@ -272,6 +278,61 @@ def job_manifest(request: ActionRequest) -> Obj:
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }
+
+
+SCHEDULE_LABEL = "zerotouch.io/schedule"
+SCHEDULED_TIME = "zerotouch.io/scheduled-time"
+
+
+def scheduled_job_name(schedule: str, scheduled_time: datetime) -> str:
+    """One name per schedule and scheduled time: a catch-up or retry of that time meets AlreadyExists."""
+    utc = scheduled_time.astimezone(UTC) if scheduled_time.tzinfo else scheduled_time
+    return f"{schedule[:40]}-{utc.strftime('%Y%m%d%H%M%S')}"
+
+
+def scheduled_job_manifest(request: ScheduledJobRequest) -> Obj:
+    """The Job of one scheduled time, from a policy job template (args only, never a shell)."""
+    try:
+        namespace = require_namespace(request.namespace)
+        require_namespace(request.template_name)  # a DNS label: it names the container
+        template = JobTemplate.model_validate(request.job_template)
+    except InvalidName as error:
+        raise fail(f"scheduled job {request.schedule}: {error}", errors.INVALID_TARGET) from None
+    except ValidationError as error:
+        raise fail(f"scheduled job {request.schedule}: job template {request.template_name!r} is invalid: "
+                   f"{error.errors()[0]['msg']}", errors.INVALID_PARAMS) from None
+    labels = {**template.labels, JOB_LABEL: request.template_name, SCHEDULE_LABEL: request.schedule,
+              "app.kubernetes.io/managed-by": "zerotouch"}
+    annotations = {ACTION_KEY: request.idempotency_key, SCHEDULED_TIME: request.scheduled_time.isoformat()}
+    pod_spec = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "containers": [{"name": request.template_name, "image": template.image, "args": list(template.args)}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": scheduled_job_name(request.schedule, request.scheduled_time), "namespace": namespace,
+                     "labels": labels, "annotations": annotations},
+        "spec": {
+            "backoffLimit": 1,
+            "activeDeadlineSeconds": max(1, int(template.active_deadline.total_seconds())),
+            "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def job_finished(job: Obj) -> tuple[bool, bool, str]:
+    """(succeeded, failed, detail) of a Job as its status says."""
+    status = job.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    if "Complete" in conditions or int(status.get("succeeded") or 0) >= 1:
+        return True, False, "succeeded"
+    if "Failed" in conditions:
+        failed = conditions["Failed"]
+        return False, True, f"failed: {failed.get('reason', '')} {failed.get('message', '')}".strip()
+    return False, False, f"active {int(status.get('active') or 0)}"
 
 
 def selector_string(selector: Obj | None) -> str:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from temporalio import activity
 
+from zerotouch import activity_names as names
 from zerotouch.ledger_models import (
     AlertRef,
     HumanStep,
@@ -31,7 +32,7 @@ class LedgerActivities:
     def __init__(self, *, store: LedgerStore) -> None:
         self._store = store
 
-    @activity.defn(name="append_incident_record")
+    @activity.defn(name=names.APPEND_INCIDENT_RECORD)
     def append_incident_record(self, entry: LedgerEntryInput) -> LedgerReceipt:
         """Append the incident's immutable record (with its post-mortem) to the ledger."""
         return self._store.append(build_record(entry, recorded_at=datetime.now(UTC)))

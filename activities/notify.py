@@ -15,6 +15,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from zerotouch import activity_errors as errors
+from zerotouch import activity_names as names
 from zerotouch.models import Notification, NotificationResult
 from zerotouch.policy import Channel
 
@@ -25,8 +27,8 @@ PAGERDUTY_SEVERITY = {"P0": "critical", "P1": "critical", "P2": "error", "P3": "
 TIMEOUT_SECONDS = 10.0
 
 
-def _reject(message: str, kind: str = "NotificationRejected") -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
+def _reject(message: str, kind: str = errors.NOTIFICATION_REJECTED) -> ApplicationError:
+    return errors.fail(message, kind)
 
 
 def _secret(variable: str | None, what: str, channel: str) -> str | None:
@@ -34,7 +36,7 @@ def _secret(variable: str | None, what: str, channel: str) -> str | None:
         return None
     value = os.environ.get(variable)
     if not value:
-        raise _reject(f"channel {channel!r}: {what} variable {variable} is not set", "MissingSecret")
+        raise _reject(f"channel {channel!r}: {what} variable {variable} is not set", errors.MISSING_SECRET)
     return value
 
 
@@ -51,7 +53,7 @@ def _body(note: Notification, destination: Channel) -> dict[str, Any]:
     if destination.type == "pagerduty":
         routing_key = _secret(destination.routing_key_env, "routing key", note.channel)
         if not routing_key:
-            raise _reject(f"channel {note.channel!r}: a pagerduty channel needs routing_key_env", "MissingSecret")
+            raise _reject(f"channel {note.channel!r}: a pagerduty channel needs routing_key_env", errors.MISSING_SECRET)
         body: dict[str, Any] = {"routing_key": routing_key, "event_action": note.event, "dedup_key": note.incident_id}
         if note.event == "trigger":
             body["payload"] = {
@@ -71,20 +73,20 @@ class NotifyActivities:
     def __init__(self, *, http: httpx.AsyncClient | None = None) -> None:
         self._http = http
 
-    @activity.defn(name="send_notification")
+    @activity.defn(name=names.SEND_NOTIFICATION)
     async def send_notification(self, note: Notification) -> NotificationResult:
         """Deliver one notification; 5xx and network errors retry, other 4xx do not."""
         destination = note.destination
         if destination is None:
             if note.channel != "dashboard":
                 raise _reject(f"channel {note.channel!r} has no destination; define it under channels",
-                              "UnknownChannel")
+                              errors.UNKNOWN_CHANNEL)
             destination = Channel(type="dashboard")
         if destination.type == "dashboard":
             return NotificationResult(delivered=True, detail="recorded on the dashboard")
         url = destination.url or _secret(destination.url_env, "URL", note.channel)
         if not url:
-            raise _reject(f"channel {note.channel!r} has no URL", "UnknownChannel")
+            raise _reject(f"channel {note.channel!r} has no URL", errors.UNKNOWN_CHANNEL)
         body = _body(note, destination)
         try:
             if self._http is not None:
@@ -94,12 +96,12 @@ class NotifyActivities:
                     response = await http.post(url, json=body)
         except httpx.HTTPError as error:
             # Only the class name: httpx messages can contain the URL.
-            raise ApplicationError(f"{destination.type} channel {note.channel!r} unreachable: "
-                                   f"{type(error).__name__}", type="NotificationUnavailable") from None
+            raise errors.fail(f"{destination.type} channel {note.channel!r} unreachable: "
+                              f"{type(error).__name__}", errors.NOTIFICATION_UNAVAILABLE) from None
         where = f"{destination.type} channel {note.channel!r}"
         if response.status_code == 429 or response.status_code >= 500:
-            raise ApplicationError(f"{where} answered HTTP {response.status_code}; will retry",
-                                   type="NotificationUnavailable")
+            raise errors.fail(f"{where} answered HTTP {response.status_code}; will retry",
+                              errors.NOTIFICATION_UNAVAILABLE)
         if not 200 <= response.status_code < 300:
             raise _reject(f"{where} refused the notification with HTTP {response.status_code}: "
                           f"{response.text[:200]}")

@@ -6,8 +6,9 @@ import os
 import threading
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from zerotouch import activity_errors as errors
+from zerotouch import activity_names as names
 from zerotouch.models import PolicyRequest
 from zerotouch.policy import Policy, PolicyError, load_policy
 
@@ -25,17 +26,16 @@ class PolicyActivities:
         self._lock = threading.Lock()
         self._cached: tuple[tuple[str, int, int], Policy] | None = None
 
-    @activity.defn(name="load_policy")
+    @activity.defn(name=names.LOAD_POLICY)
     def load_policy(self, request: PolicyRequest) -> Policy:
         """The policy from the request's path, else $ZEROTOUCH_POLICY, else the worker's default."""
         path = request.path or os.environ.get("ZEROTOUCH_POLICY") or self._default_path
         if not path:
-            raise ApplicationError("no policy file: set ZEROTOUCH_POLICY or pass a path", type="InvalidPolicy",
-                                   non_retryable=True)
+            raise errors.fail("no policy file: set ZEROTOUCH_POLICY or pass a path", errors.INVALID_POLICY)
         try:
             return self._load(path)
         except PolicyError as error:
-            raise ApplicationError(str(error), type="InvalidPolicy", non_retryable=True) from None
+            raise errors.fail(str(error), errors.INVALID_POLICY) from None
 
     def _load(self, path: str) -> Policy:
         try:

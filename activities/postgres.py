@@ -12,16 +12,15 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.keepalive import keeps_alive
+from zerotouch import activity_errors as errors
+from zerotouch import activity_names as names
+from zerotouch.action_params import TerminateIdleConnectionsParams, describe
 from zerotouch.models import ActionRequest, ActionResult
 
-DEFAULT_IDLE_SECONDS = 600  # the runbooks' "idle for more than 10 minutes"
-DEFAULT_MAX_TERMINATE = 50
-HARD_MAX_TERMINATE = 500
 CONNECT_TIMEOUT_SECONDS = 10
 _REFERENCE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -67,13 +66,14 @@ class ConnectionUsage(BaseModel):
     active: int = 0
 
 
-def _number(request: ActionRequest, name: str, default: float) -> float:
-    value = request.params.get(name, default)
+def _params(request: ActionRequest) -> TerminateIdleConnectionsParams:
     try:
-        return float(value)
-    except ValueError:
-        raise ApplicationError(f"{request.action}: parameter {name}={value!r} is not a number",
-                               type="InvalidParams", non_retryable=True) from None
+        params = request.typed_params
+    except ValidationError as error:
+        raise errors.fail(f"{request.action}: {describe(error)}", errors.INVALID_PARAMS) from None
+    if not isinstance(params, TerminateIdleConnectionsParams):
+        raise errors.fail(f"{request.action}: not terminate_idle_connections parameters", errors.INVALID_PARAMS)
+    return params
 
 
 class PostgresActivities:
@@ -84,35 +84,32 @@ class PostgresActivities:
 
     def _connect(self, reference: str) -> psycopg.Connection[Any]:
         if not _REFERENCE.match(reference):
-            raise ApplicationError(f"connection reference {reference!r} is not a simple name like 'main'",
-                                   type="InvalidTarget", non_retryable=True)
+            raise errors.fail(f"connection reference {reference!r} is not a simple name like 'main'",
+                              errors.INVALID_TARGET)
         try:
             dsn = self._dsn_for(reference)
         except KeyError as error:
-            raise ApplicationError(str(error.args[0] if error.args else error), type="InvalidTarget",
-                                   non_retryable=True) from None
+            raise errors.fail(str(error.args[0] if error.args else error), errors.INVALID_TARGET) from None
         try:
             return psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS,
                                    application_name="zerotouch")
         except psycopg.OperationalError as error:
             # The message may echo host and user but never the password; still keep it short.
-            raise ApplicationError(f"cannot connect to PostgreSQL {reference!r}: {str(error).splitlines()[0]}",
-                                   type="DatabaseUnavailable") from None
+            raise errors.fail(f"cannot connect to PostgreSQL {reference!r}: {str(error).splitlines()[0]}",
+                              errors.DATABASE_UNAVAILABLE) from None
 
-    @activity.defn(name="terminate_idle_connections")
+    @activity.defn(name=names.TERMINATE_IDLE_CONNECTIONS)
     @keeps_alive
     def terminate_idle_connections(self, request: ActionRequest) -> ActionResult:
         """Terminate client sessions idle longer than `idle_for_seconds` (at most `max_terminate`)."""
-        idle = max(1.0, _number(request, "idle_for_seconds", DEFAULT_IDLE_SECONDS))
-        limit = int(min(max(1.0, _number(request, "max_terminate", DEFAULT_MAX_TERMINATE)), HARD_MAX_TERMINATE))
-        database = str(request.params["database"]) if request.params.get("database") else None
+        params = _params(request)
+        idle, limit, database = params.idle_for_seconds, params.max_terminate, params.database
         with self._connect(request.name) as connection:
             try:
                 rows = connection.execute(_TERMINATE, {"idle": idle, "database": database, "limit": limit}).fetchall()
             except pg_errors.InsufficientPrivilege as error:
-                raise ApplicationError(f"not allowed to terminate sessions on {request.name!r}: {error}; "
-                                       "grant pg_signal_backend to the zerotouch role",
-                                       type="Forbidden", non_retryable=True) from None
+                raise errors.fail(f"not allowed to terminate sessions on {request.name!r}: {error}; "
+                                  "grant pg_signal_backend to the zerotouch role", errors.FORBIDDEN) from None
         terminated = [row for row in rows if row[3]]
         by_user: dict[str, int] = {}
         for _, user, _, _ in terminated:
@@ -126,7 +123,7 @@ class PostgresActivities:
                             after={"terminated": len(terminated), "by_user": by_user,
                                    "pids": [row[0] for row in terminated]})
 
-    @activity.defn(name="get_connection_usage")
+    @activity.defn(name=names.GET_CONNECTION_USAGE)
     def get_connection_usage(self, request: ConnectionUsageRequest) -> ConnectionUsage:
         """Client connections in use against max_connections."""
         with self._connect(request.reference) as connection:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import re
 
-from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from prometheus_api_client.prometheus_connect import PrometheusConnect
 from requests import RequestException
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from urllib3.util.retry import Retry
 
 from activities.holding import hold_until
+from zerotouch import activity_errors as errors
+from zerotouch import activity_names as names
 from zerotouch.models import PromQLCheck, PromQLResult
 
 SKIPPED = "no Prometheus configured; PromQL check skipped"
@@ -37,30 +40,29 @@ class PrometheusActivities:
         """One instant query; a query Prometheus rejects is non-retryable, anything else propagates."""
         assert self._prometheus is not None
         if not expression.strip():
-            raise ApplicationError("empty PromQL expression", type="InvalidQuery", non_retryable=True)
+            raise errors.fail("empty PromQL expression", errors.INVALID_QUERY)
         try:
             result = self._prometheus.custom_query(query=expression)
         except PrometheusApiClientException as error:
             match = _STATUS.search(str(error))
             status = int(match.group(1)) if match else 0
             if status in (400, 422):  # bad syntax or an evaluation error: retrying cannot fix it
-                raise ApplicationError(f"Prometheus rejected {expression!r}: {error}", type="InvalidQuery",
-                                       non_retryable=True) from None
-            raise ApplicationError(f"Prometheus query failed: HTTP {status or '?'}", type="PrometheusUnavailable",
-                                   non_retryable=False) from None
+                raise errors.fail(f"Prometheus rejected {expression!r}: {error}", errors.INVALID_QUERY) from None
+            raise errors.fail(f"Prometheus query failed: HTTP {status or '?'}",
+                              errors.PROMETHEUS_UNAVAILABLE) from None
         samples = len(result) if isinstance(result, list) else 0
         holds = samples > 0
         detail = f"{samples} series match" if holds else "no series match"
         return PromQLResult(holds=holds, samples=samples, detail=detail)
 
-    @activity.defn(name="query_promql")
+    @activity.defn(name=names.QUERY_PROMQL)
     def query_promql(self, check: PromQLCheck) -> PromQLResult:
         """Evaluate the expression once."""
         if self._prometheus is None:
             return PromQLResult(holds=True, detail=SKIPPED)
         return self._evaluate(check.expression)
 
-    @activity.defn(name="wait_for_promql")
+    @activity.defn(name=names.WAIT_FOR_PROMQL)
     def wait_for_promql(self, check: PromQLCheck) -> PromQLResult:
         """Poll (heartbeating) until the expression holds for hold_for_seconds; holds=False at the timeout."""
         if self._prometheus is None:

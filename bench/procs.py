@@ -14,12 +14,6 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def rss_mib(pid: int) -> float:
     """Resident set size of one process, in MiB."""
     fields = Path(f"/proc/{pid}/statm").read_text().split()

@@ -74,7 +74,7 @@ class Profile:
             busy += count
             names = {re.sub(r":\d+\)$", ")", frame) for frame in frames}
             for name in names:
-                if _OURS.search(name) and "<module>" not in name and "run (cli/parser.py)" not in name:
+                if _OURS.search(name) and "<module>" not in name and "run (cli/main.py)" not in name:
                     inclusive[name] += count
             for label, marker in _WATCHED.items():
                 if any(marker in name for name in names):
@@ -82,7 +82,7 @@ class Profile:
         if not busy:
             return ["no busy samples"]
         lines = [f"{label}: {count / busy:.0%}" for label, count in watched.most_common() if count / busy >= 0.02]
-        skip = ("main (cli/parser.py)", "dispatch (cli/commands.py)")
+        skip = ("main (cli/main.py)", "invoke (cli/main.py)")
         ours = [(name, count) for name, count in inclusive.most_common() if not name.startswith(skip)][:top]
         lines += [f"`{name}`: {count / busy:.0%}" for name, count in ours]
         return [f"{busy} busy samples at {self.rate} Hz; inclusive shares: " + "; ".join(lines)]

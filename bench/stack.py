@@ -21,12 +21,13 @@ import httpx
 from temporalio.client import Client
 
 from bench.alerts import RESTART_ALERT, labels_for, webhook
-from bench.procs import Child, free_port
+from bench.procs import Child
 from embedded.devserver import SQLITE_PRAGMAS, dev_server_command
 from zerotouch.names import ALL_QUEUES, KUBERNETES_QUEUE
+from zerotouch.ports import free_port
 from zerotouch.temporal import data_converter
 
-CLI = [sys.executable, "-c", "from cli.parser import run; run()"]
+CLI = [sys.executable, "-c", "from cli.main import run; run()"]
 # Spans are not exported (the console exporter would write each one as JSON into the logs).
 CHILD_ENV = {"OTEL_TRACES_EXPORTER": "none"}
 

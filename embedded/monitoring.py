@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,11 +12,7 @@ from typing import Any
 import httpx
 import yaml
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from zerotouch.ports import free_port
 
 
 def binary(name: str) -> str:
@@ -96,7 +91,7 @@ class _Process:
 
 class Alertmanager(_Process):
     def __init__(self, workdir: Path, relay_url: str, token_file: Path) -> None:
-        self.port, cluster_port = _free_port(), _free_port()
+        self.port, cluster_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = alertmanager_config(relay_url, token_file, group_by=["alertname", "namespace", "deployment"])
         config_file = workdir / "alertmanager.yml"
@@ -116,7 +111,7 @@ class Alertmanager(_Process):
 class Prometheus(_Process):
     def __init__(self, workdir: Path, scrape_targets: list[str], rule_file: Path, alertmanager: str,
                  extra_jobs: dict[str, list[str]] | None = None) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},

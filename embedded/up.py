@@ -19,6 +19,7 @@ from embedded.devserver import DevServer
 from embedded.statedir import StateDir
 from starters.relay.config import RelayConfig
 from starters.relay.server import RelayServer
+from starters.schedules import ScheduleMetrics, apply_and_summarize
 from workers.run import run_workers
 from zerotouch.codec_keys import KEYS_ENV, KEYS_FILE_ENV, STATE_DIR_KEYS_FILE, ensure_keys_file, keys_from_environment
 from zerotouch.ledger_report import default_ledger_url
@@ -41,7 +42,7 @@ class EmbeddedOptions:
 
 
 def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbox_url: str | None,
-            relay_url: str, token: str, codec_keys: str = "") -> str:
+            relay_url: str, token: str, codec_keys: str = "", schedules: str = "") -> str:
     lines = [
         "zerotouch is up",
         f"  Temporal        {server.address} (SQLite with WAL: {state.temporal_db})",
@@ -52,6 +53,8 @@ def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbo
         f"  workers         {', '.join(ALL_QUEUES)}",
         f"  policy          {options.policy_path or default_policy_path()}",
     ]
+    if schedules:
+        lines.append(f"  schedules       {schedules}   (zerotouch schedules list)")
     if sandbox_url:
         lines += [
             f"  sandbox cluster {sandbox_url}   (kubectl --server={sandbox_url} get deployments,pods -n shop)",
@@ -107,6 +110,7 @@ async def run_embedded(options: EmbeddedOptions) -> None:
     sandbox = None
     relay: RelayServer | None = None
     workers: asyncio.Task[None] | None = None
+    watcher: asyncio.Task[None] | None = None
     # Spans go to a file in the state dir so the console stays readable (OTEL_TRACES_EXPORTER picks another).
     traces = (state.path / "traces.log").open("a", encoding="utf-8")
     try:
@@ -127,20 +131,28 @@ async def run_embedded(options: EmbeddedOptions) -> None:
         settings = WorkerSettings(policy_path=policy_path, kubernetes_url=sandbox.url if sandbox else None,
                                   ledger_url=default_ledger_url(state.path))
         workers = asyncio.create_task(run_workers(client, ALL_QUEUES, settings, stop))
+        # The shipped schedules: created or brought back in line with the policy, every start.
+        schedules = await apply_and_summarize(client, policy.schedules)
+        schedule_metrics = ScheduleMetrics()
+        telemetry.registry.register(schedule_metrics)  # zerotouch_schedule_* on the relay's /metrics
+        watcher = asyncio.create_task(schedule_metrics.watch(client, stop, names=[d.name for d in policy.schedules]))
         relay = RelayServer(RelayConfig(host="127.0.0.1", port=options.relay_port, token=token,
                                         group_by=policy.group_by), client, telemetry=telemetry)
         await relay.start()
         relay_url = f"http://127.0.0.1:{relay.port}"
         state.write_endpoints({"temporal": server.address, "ui": server.ui_url, "relay": relay_url,
                                "sandbox": sandbox.url if sandbox else None})
-        print(_banner(options, state, server, sandbox.url if sandbox else None, relay_url, token, codec_keys),
-              flush=True)
+        print(_banner(options, state, server, sandbox.url if sandbox else None, relay_url, token, codec_keys,
+                      schedules), flush=True)
         await stop.wait()
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
         stop.set()
         if relay is not None:
             await relay.stop()
+        if watcher is not None:
+            with contextlib.suppress(Exception):
+                await watcher
         if workers is not None:
             with contextlib.suppress(Exception):
                 await workers

@@ -6,15 +6,26 @@ workloads on purpose (crashloop, oom, bad-deploy, ...) so remediation can be
 exercised without a real cluster.
 """
 
-from .client import actions_via_http, fail_requests_via_http, inject_via_http, reset_via_http
+from .client import (
+    actions_via_http,
+    clock_via_http,
+    fail_requests_via_http,
+    finish_job_via_http,
+    inject_via_http,
+    reset_via_http,
+)
+from .clock import Clock
 from .faults import KINDS as FAULT_KINDS
 from .server import SandboxCluster
 
 __all__ = [
     "FAULT_KINDS",
+    "Clock",
     "SandboxCluster",
     "actions_via_http",
+    "clock_via_http",
     "fail_requests_via_http",
+    "finish_job_via_http",
     "inject_via_http",
     "reset_via_http",
 ]

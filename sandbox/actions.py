@@ -16,7 +16,7 @@ from typing import Any
 from . import templates
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-KINDS = ("restart", "scale", "rollback", "memory", "evict", "job", "other")
+KINDS = ("restart", "scale", "rollback", "memory", "evict", "job", "suspend", "resume", "other")
 
 
 def _restarted_at(deploy: dict[str, Any] | None) -> str | None:
@@ -40,6 +40,10 @@ def classify(
         return "job"
     if subresource == "scale":
         return "scale"
+    if resource == "cronjobs" and before is not None and after is not None:
+        was, now = bool(before["spec"].get("suspend")), bool(after["spec"].get("suspend"))
+        if was != now:
+            return "suspend" if now else "resume"
     if resource == "deployments" and before is not None and after is not None:
         old_tpl, new_tpl = before["spec"]["template"], after["spec"]["template"]
         if templates.canonical(old_tpl) != templates.canonical(new_tpl):

@@ -23,13 +23,13 @@ from .resources import RESOURCE_TYPES, get_type
 from .routing import Audit, Target, no_route, parse_target
 from .selectors import parse_field_selector, parse_label_selector
 from .store import Obj
-from .validation import default_deployment, validate
+from .validation import default_cronjob, default_deployment, validate
 from .watch import watch_stream
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 NAMESPACES = get_type("", "namespaces")
 # Status written by controllers, never taken from a create request body.
-_CONTROLLED_STATUS = {"Deployment", "ReplicaSet", "Job", "PodDisruptionBudget", "Pod"}
+_CONTROLLED_STATUS = {"Deployment", "ReplicaSet", "Job", "CronJob", "PodDisruptionBudget", "Pod"}
 
 
 class KubeApi:
@@ -98,7 +98,7 @@ class KubeApi:
                 obj = self._get(t)
                 if tables.wants_table(req.header("Accept")):
                     rv = obj["metadata"]["resourceVersion"]
-                    return Response(200, tables.to_table(t.rt.kind, [obj], rv))
+                    return Response(200, tables.to_table(t.rt.kind, [obj], rv, self.store.clock.now()))
                 return Response(200, obj)
             if req.method in ("PUT", "PATCH"):
                 return self._write(req, t, audit)
@@ -124,7 +124,7 @@ class KubeApi:
             items = self.select(req, t)
             rv = str(self.store.resource_version)
         if tables.wants_table(req.header("Accept")):
-            return Response(200, tables.to_table(t.rt.kind, items, rv))
+            return Response(200, tables.to_table(t.rt.kind, items, rv, self.store.clock.now()))
         return Response(200, {"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
                               "metadata": {"resourceVersion": rv}, "items": items})
 
@@ -139,6 +139,8 @@ class KubeApi:
         validate(t.rt, body, t.namespace)
         if t.rt.kind == "Deployment":
             default_deployment(body)
+        if t.rt.kind == "CronJob":
+            default_cronjob(body)
         if current is not None:
             body["status"] = copy.deepcopy(current.get("status") or {})
         elif t.rt.kind in _CONTROLLED_STATUS:
@@ -173,6 +175,8 @@ class KubeApi:
                 if (body.get("metadata") or {}).get("name") != t.name:
                     raise bad_request("a patch may not change metadata.name")
             obj = self._prepare(t, body, current)
+            if t.rt.kind == "CronJob":
+                audit.before = copy.deepcopy(current)
             if t.rt.kind == "Deployment":
                 audit.before = copy.deepcopy(current)
                 own = templates.template_hash(current["spec"]["template"])

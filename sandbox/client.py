@@ -45,3 +45,25 @@ def actions_via_http(url: str, timeout: float = 10.0, **filters: str) -> list[di
 
 def reset_via_http(url: str, timeout: float = 10.0) -> dict[str, Any]:
     return _post(url, "reset", {}, timeout)
+
+
+def clock_via_http(url: str, advance_seconds: float | None = None, set_to: str | float | None = None,
+                   frozen: bool = True, timeout: float = 10.0) -> dict[str, Any]:
+    """Read the sandbox's clock, or move it: forward by `advance_seconds`, or to `set_to`
+    (RFC 3339 or epoch seconds, frozen there unless `frozen=False`). Returns the clock."""
+    if advance_seconds is not None:
+        return _post(url, "clock", {"advance_seconds": advance_seconds}, timeout)
+    if set_to is not None:
+        return _post(url, "clock", {"set": set_to, "frozen": frozen}, timeout)
+    resp = httpx.get(f"{url.rstrip('/')}/sandbox/v1/clock", timeout=timeout)
+    resp.raise_for_status()
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def finish_job_via_http(url: str, namespace: str, name: str, outcome: str = "Complete",
+                        timeout: float = 10.0) -> dict[str, Any]:
+    """End a running Job as "Complete" or "Failed"; returns the Job."""
+    job: dict[str, Any] = _post(url, "jobs/finish", {"namespace": namespace, "name": name,
+                                                     "outcome": outcome}, timeout)["job"]
+    return job

@@ -1,4 +1,4 @@
-"""Sandbox-only routes: /sandbox/v1/* (faults, failures, actions, reset),
+"""Sandbox-only routes: /sandbox/v1/* (faults, failures, actions, reset, clock, jobs),
 /metrics and health probes. None of these are recorded in the action log
 or subject to injected API failures."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .clock import parse_iso
 from .core import SandboxCore
 from .errors import ApiError, bad_request
 from .messages import Request, Response
@@ -46,6 +47,16 @@ def handle(core: SandboxCore, req: Request) -> Response:
             return _faults(core, req)
         if route == "/api-failures":
             return _failures(core, req)
+        if route == "/clock":
+            return _clock(core, req)
+        if route == "/jobs/finish" and method == "POST":
+            body = _body(req)
+            missing = [k for k in ("namespace", "name") if not body.get(k)]
+            if missing:
+                raise ValueError(f"missing field(s): {', '.join(missing)}")
+            job = core.finish_job(str(body["namespace"]), str(body["name"]),
+                                  str(body.get("outcome", "Complete")))
+            return Response(200, {"job": job})
         if route == "/reset" and method == "POST":
             core.reset()
             return Response(200, {"reset": True})
@@ -74,6 +85,31 @@ def _faults(core: SandboxCore, req: Request) -> Response:
         cleared = core.clear(req.query.get("namespace"), req.query.get("deployment"))
         return Response(200, {"cleared": cleared})
     raise ApiError(405, "method not allowed")
+
+
+def _clock(core: SandboxCore, req: Request) -> Response:
+    """GET: the sandbox time. POST {"advance_seconds": N} moves it forward;
+    POST {"set": "2030-01-01T00:00:00Z" | epoch seconds, "frozen": true} jumps to it."""
+    if req.method == "POST":
+        body = _body(req)
+        if "advance_seconds" in body:
+            core.advance_clock(float(body["advance_seconds"]))
+        elif "set" in body:
+            when = body["set"]
+            if isinstance(when, str):
+                parsed = parse_iso(when)
+                if parsed is None:
+                    raise ValueError(f"not an RFC 3339 time: {when!r}")
+                core.set_clock(parsed, bool(body.get("frozen", True)))
+            else:
+                core.set_clock(float(when), bool(body.get("frozen", True)))
+        elif "frozen" in body:
+            (core.clock.freeze if body["frozen"] else core.clock.unfreeze)()
+        else:
+            raise ValueError("give advance_seconds, set (with optional frozen) or frozen")
+    elif req.method != "GET":
+        raise ApiError(405, "method not allowed")
+    return Response(200, core.clock.describe())
 
 
 def _failures(core: SandboxCore, req: Request) -> Response:

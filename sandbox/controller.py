@@ -1,4 +1,4 @@
-"""The control loop: Deployments -> ReplicaSets -> Pods, Jobs, PDB status.
+"""The control loop: Deployments -> ReplicaSets -> Pods, CronJobs -> Jobs, PDB status.
 
 A deliberately simplified kube-controller-manager. Rollouts are not rolling:
 the current ReplicaSet is scaled to spec.replicas and every older one to 0
@@ -13,6 +13,7 @@ from itertools import count
 from typing import Any
 
 from . import budgets, jobs, pods, templates
+from .cronjobs import CRONJOBS, CronJobController
 from .faults import FaultManager
 from .resources import get_type
 from .store import Obj, Store, now_iso
@@ -47,6 +48,7 @@ class Controller:
         self.store = store
         self.faults = faults
         self._ips = count(10)
+        self.cronjobs = CronJobController(store)
 
     def tick(self) -> None:
         with self.store.lock:
@@ -61,6 +63,8 @@ class Controller:
             self._sync_bare_pods()
             for job in self.store.list(JOBS):
                 self._sync_job(job)
+            # After the Jobs, so a Job a CronJob creates starts on the next tick, as it would.
+            self.cronjobs.sync_all()
             for pdb in self.store.list(PDBS):
                 self._pdb_status(pdb)
 
@@ -229,7 +233,7 @@ class Controller:
 
     def _collect_garbage(self) -> None:
         """Cascade deletion: orphans of deleted owners go, as with the GC."""
-        for kind, owner_rt in ((REPLICASETS, DEPLOYMENTS), (PODS, REPLICASETS)):
+        for kind, owner_rt in ((REPLICASETS, DEPLOYMENTS), (PODS, REPLICASETS), (JOBS, CRONJOBS)):
             for obj in self.store.list(kind):
                 refs = [r for r in obj["metadata"].get("ownerReferences") or []
                         if r.get("controller") and r.get("kind") == owner_rt.kind]
@@ -260,7 +264,7 @@ class Controller:
 
     # -- jobs and disruption budgets ----------------------------------------
     def _sync_job(self, job: Obj) -> None:
-        updated = jobs.advance(job)
+        updated = jobs.advance(job, self.store.clock.iso())
         if updated is not None:
             self.store.update(JOBS, updated, check_version=False)
 

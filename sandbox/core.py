@@ -6,11 +6,15 @@ persistence around it; the HTTP routes (api.py, control.py) act on it.
 
 from __future__ import annotations
 
+import copy
+from datetime import datetime
 from typing import Any
 
-from . import demo
+from . import demo, jobs
 from .actions import ActionLog
-from .controller import DEPLOYMENTS, Controller
+from .clock import Clock
+from .controller import DEPLOYMENTS, JOBS, Controller
+from .cronjobs import CRONJOBS
 from .failures import FailureInjector
 from .faults import Fault, FaultManager
 from .metrics import TrafficCounters, render
@@ -19,7 +23,8 @@ from .store import Store
 
 class SandboxCore:
     def __init__(self) -> None:
-        self.store = Store()
+        self.clock = Clock()
+        self.store = Store(self.clock)
         self.faults = FaultManager()
         self.actions = ActionLog()
         self.failures = FailureInjector()
@@ -45,6 +50,7 @@ class SandboxCore:
             self.failures.clear()
             self.actions.clear()
             self.traffic.reset()
+            self.clock.reset()
             self.seed()
 
     def inject(self, kind: str, namespace: str, deployment: str) -> dict[str, Any]:
@@ -74,14 +80,46 @@ class SandboxCore:
                 and status.get("replicas", 0) == desired
             )
 
+    # -- time and Jobs, for tests that drive CronJobs --------------------------
+    def advance_clock(self, seconds: float) -> datetime:
+        return self.clock.advance(seconds)
+
+    def set_clock(self, when: datetime | float, frozen: bool = True) -> datetime:
+        return self.clock.set(when, frozen)
+
+    def finish_job(self, namespace: str, name: str, outcome: str = jobs.COMPLETE) -> dict[str, Any]:
+        """End a running Job now as "Complete" or "Failed", as the Job controller would.
+        ValueError for another outcome or a Job that already ended; ApiError 404 if absent."""
+        with self.store.lock:
+            job = self.store.require(JOBS, namespace, name)
+            if jobs.finished(job):
+                raise ValueError(f"job {namespace}/{name} has already finished "
+                                 f"({jobs.finished(job)})")
+            done = jobs.finish(job, outcome, self.clock.iso())
+            return self.store.update(JOBS, done, check_version=False)
+
+    def jobs_of(self, namespace: str, cronjob: str) -> list[dict[str, Any]]:
+        """Copies of the Jobs a CronJob controls, by name (so by scheduled minute)."""
+        with self.store.lock:
+            owner = self.store.get(CRONJOBS, namespace, cronjob)
+            if owner is None:
+                return []
+            uid = owner["metadata"]["uid"]
+            found = [copy.deepcopy(j) for j in self.store.list(JOBS, namespace)
+                     if any(r.get("uid") == uid and r.get("controller")
+                            for r in j["metadata"].get("ownerReferences") or [])]
+        return sorted(found, key=lambda j: (len(j["metadata"]["name"]), j["metadata"]["name"]))
+
     def metrics_text(self) -> str:
         return render(self.store, self.faults, self.traffic)
 
     def snapshot(self) -> dict[str, Any]:
         with self.store.lock:
-            return {"store": self.store.snapshot(), "faults": self.faults.snapshot()}
+            return {"store": self.store.snapshot(), "faults": self.faults.snapshot(),
+                    "clock": self.clock.snapshot()}
 
     def restore(self, data: dict[str, Any]) -> None:
         with self.store.lock:
             self.store.restore(data.get("store") or {})
             self.faults.restore(data.get("faults") or [])
+            self.clock.restore(data.get("clock") or {})

@@ -7,7 +7,7 @@ from typing import Any
 
 from .resources import get_type
 from .store import Store
-from .validation import default_deployment
+from .validation import default_cronjob, default_deployment
 
 NODE_NAMES = ("sandbox-node-1", "sandbox-node-2", "sandbox-node-3")
 NAMESPACES = ("default", "kube-system", "kube-public", "shop")
@@ -82,6 +82,39 @@ def deployment(name: str, replicas: int, image: str, memory: str, port: int) -> 
     return obj
 
 
+def nightly_report() -> dict[str, Any]:
+    """A CronJob to hand over to a Temporal Schedule. Suspended: a live daily schedule would
+    add a Job to `shop` whenever a test happened to run across 02:00 UTC (tests list the
+    Jobs there); unsuspend it (patch spec.suspend=false) to watch it run. The deadline
+    keeps an unsuspend from starting a catch-up run for a day missed long ago."""
+    obj: dict[str, Any] = {
+        "metadata": {"name": "nightly-report", "namespace": "shop",
+                     "labels": {"app": "nightly-report", "app.kubernetes.io/part-of": "shop"}},
+        "spec": {
+            "schedule": "0 2 * * *",
+            "timeZone": "Etc/UTC",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 300,
+            "suspend": True,
+            "jobTemplate": {
+                "metadata": {"labels": {"app": "nightly-report"}},
+                "spec": {"backoffLimit": 2, "template": {
+                    "metadata": {"labels": {"app": "nightly-report"}},
+                    "spec": {"restartPolicy": "OnFailure", "containers": [{
+                        "name": "report", "image": "registry.local/shop/report:1.0.0",
+                        "args": ["--since=24h", "--to=s3://shop-reports/nightly/"],
+                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                      "limits": {"memory": "128Mi"}},
+                    }]},
+                }},
+            },
+        },
+        "status": {},
+    }
+    default_cronjob(obj)
+    return obj
+
+
 def seed(store: Store) -> None:
     """Populate an empty store; the controller creates RSs and pods after."""
     for name in NAMESPACES:
@@ -90,6 +123,7 @@ def seed(store: Store) -> None:
         store.create(get_type("", "nodes"), node(name, i))
     for spec in SHOP:
         store.create(get_type("apps", "deployments"), deployment(*spec))
+    store.create(get_type("batch", "cronjobs"), nightly_report())
     store.create(get_type("policy", "poddisruptionbudgets"), {
         "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}},

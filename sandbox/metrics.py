@@ -12,7 +12,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from . import pods, templates
+from . import cronjobs, jobs, pods, templates
+from .clock import parse_iso
 from .faults import FaultManager
 from .resources import get_type
 from .store import Store
@@ -25,6 +26,8 @@ _DEPLOY = get_type("apps", "deployments")
 _RS = get_type("apps", "replicasets")
 _PODS = get_type("", "pods")
 _NODES = get_type("", "nodes")
+_JOBS = get_type("batch", "jobs")
+_CRONJOBS = get_type("batch", "cronjobs")
 
 Labels = dict[str, str]
 
@@ -133,6 +136,8 @@ def render(store: Store, faults: FaultManager, traffic: TrafficCounters) -> str:
                              1)
         _deployment_families(store, fam)
         _node_families(store, fam)
+        _cronjob_families(store, fam)
+        _job_families(store, fam)
         _app_families(store, faults, traffic, fam)
     return _exposition(fams.values())
 
@@ -169,6 +174,80 @@ def _node_families(store: Store, fam: Any) -> None:
             for value in ("true", "false", "unknown"):
                 cond.add({"node": node["metadata"]["name"], "condition": c["type"],
                           "status": value}, 1 if c.get("status", "").lower() == value else 0)
+
+
+def _epoch(value: str | None) -> float | None:
+    when = parse_iso(value)
+    return None if when is None else when.timestamp()
+
+
+def _cronjob_families(store: Store, fam: Any) -> None:
+    """kube-state-metrics' CronJob series (cronjob.go), same names, labels and omissions."""
+    info = fam("kube_cronjob_info", "gauge", "Info about cronjob.")
+    created = fam("kube_cronjob_created", "gauge", "Unix creation timestamp")
+    suspend = fam("kube_cronjob_spec_suspend", "gauge", "Suspend flag tells the controller to "
+                  "suspend subsequent executions.")
+    deadline = fam("kube_cronjob_spec_starting_deadline_seconds", "gauge",
+                   "Deadline in seconds for starting the job if it misses scheduled time for "
+                   "any reason.")
+    active = fam("kube_cronjob_status_active", "gauge", "Active holds pointers to currently "
+                 "running jobs.")
+    last = fam("kube_cronjob_status_last_schedule_time", "gauge", "LastScheduleTime keeps "
+               "information of when was the last time the job was successfully scheduled.")
+    success = fam("kube_cronjob_status_last_successful_time", "gauge", "LastSuccessfulTime "
+                  "keeps information of when was the last time the job was completed "
+                  "successfully.")
+    upcoming = fam("kube_cronjob_next_schedule_time", "gauge", "Next time the cronjob should be "
+                   "scheduled. The time after lastScheduleTime, or after the cron job's creation "
+                   "time if it's never been scheduled. Use this to determine if the job is "
+                   "delayed.")
+    for cj in store.list(_CRONJOBS):
+        meta, spec, status = cj["metadata"], cj.get("spec") or {}, cj.get("status") or {}
+        base = {"namespace": meta["namespace"], "cronjob": meta["name"]}
+        info.add({**base, "schedule": spec.get("schedule", ""),
+                  "concurrency_policy": spec.get("concurrencyPolicy", "Allow"),
+                  "timezone": spec.get("timeZone") or "local"}, 1)
+        if (stamp := _epoch(meta.get("creationTimestamp"))) is not None:
+            created.add(base, stamp)
+        suspend.add(base, 1 if spec.get("suspend") else 0)
+        if spec.get("startingDeadlineSeconds") is not None:
+            deadline.add(base, spec["startingDeadlineSeconds"])
+        active.add(base, len(status.get("active") or []))
+        if (stamp := _epoch(status.get("lastScheduleTime"))) is not None:
+            last.add(base, stamp)
+        if (stamp := _epoch(status.get("lastSuccessfulTime"))) is not None:
+            success.add(base, stamp)
+        upcoming_at = cronjobs.next_schedule_time(cj)
+        if upcoming_at is not None and not spec.get("suspend"):
+            upcoming.add(base, upcoming_at.timestamp())
+
+
+def _job_families(store: Store, fam: Any) -> None:
+    owner = fam("kube_job_owner", "gauge", "Information about the Job's owner.")
+    succeeded = fam("kube_job_status_succeeded", "gauge", "The number of pods which reached "
+                    "Phase Succeeded.")
+    failed = fam("kube_job_status_failed", "gauge", "The number of pods which reached Phase "
+                 "Failed and the reason for failure.")
+    running = fam("kube_job_status_active", "gauge", "The number of actively running pods.")
+    complete = fam("kube_job_complete", "gauge", "The job has completed its execution.")
+    job_failed = fam("kube_job_failed", "gauge", "The job has failed its execution.")
+    for job in store.list(_JOBS):
+        meta, status = job["metadata"], job.get("status") or {}
+        base = {"namespace": meta["namespace"], "job_name": meta["name"]}
+        refs = meta.get("ownerReferences") or []
+        for ref in refs:
+            owner.add({**base, "owner_kind": ref["kind"], "owner_name": ref["name"],
+                       "owner_is_controller": "true" if ref.get("controller") else "false"}, 1)
+        if not refs:
+            owner.add({**base, "owner_kind": "", "owner_name": "", "owner_is_controller": ""}, 1)
+        succeeded.add(base, status.get("succeeded", 0))
+        failed.add(base, status.get("failed", 0))
+        running.add(base, status.get("active", 0))
+        ended = jobs.finished(job)
+        for family, outcome in ((complete, jobs.COMPLETE), (job_failed, jobs.FAILED)):
+            if ended == outcome:
+                for value in ("true", "false", "unknown"):
+                    family.add({**base, "condition": value}, 1 if value == "true" else 0)
 
 
 def _app_families(store: Store, faults: FaultManager, traffic: TrafficCounters,

@@ -61,6 +61,12 @@ RESOURCE_TYPES: list[ResourceType] = [
                  categories=("all",)),
     ResourceType("batch", "v1", "jobs", "Job", True,
                  subresources={"status": _STATUS}, categories=("all",)),
+    ResourceType("batch", "v1", "cronjobs", "CronJob", True, ("cj",),
+                 subresources={"status": _STATUS}, categories=("all",)),
+    # Stored only (no controller): it gives autoscaling/v1 a resource, without which kubectl's
+    # discovery (`kubectl api-resources`) fails on "received empty response for: autoscaling/v1".
+    ResourceType("autoscaling", "v1", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True,
+                 ("hpa",), subresources={"status": _STATUS}),
     ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",),
                  subresources={"status": _STATUS}),
 ]

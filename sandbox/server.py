@@ -7,9 +7,11 @@ import logging
 import os
 import tempfile
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .clock import Clock
 from .core import SandboxCore
 from .httpserver import SandboxHTTPServer
 
@@ -154,3 +156,31 @@ class SandboxCluster:
 
     def metrics(self) -> str:
         return self.core.metrics_text()
+
+    # -- time, CronJobs and their Jobs -----------------------------------------
+    @property
+    def clock(self) -> Clock:
+        """The sandbox's clock (wall time unless a test moved or froze it)."""
+        return self.core.clock
+
+    def now(self) -> datetime:
+        return self.core.clock.now()
+
+    def advance_clock(self, seconds: float) -> datetime:
+        """Move the sandbox's time forward; the next tick's CronJob sync sees it.
+        Returns the new now. With a manual tick, call `tick()` after it."""
+        return self.core.advance_clock(seconds)
+
+    def set_clock(self, when: datetime | float, frozen: bool = True) -> datetime:
+        """Jump to `when` (aware datetime, naive = UTC, or epoch seconds), frozen there
+        unless `frozen=False`. Set it before creating the objects whose times matter."""
+        return self.core.set_clock(when, frozen)
+
+    def finish_job(self, namespace: str, name: str, outcome: str = "Complete") -> dict[str, Any]:
+        """End a running Job as "Complete" or "Failed" (see sandbox/jobs.py for Jobs that
+        fail or keep running by themselves)."""
+        return self.core.finish_job(namespace, name, outcome)
+
+    def jobs_of(self, namespace: str, cronjob: str) -> list[dict[str, Any]]:
+        """The Jobs a CronJob controls, as dicts, by name (so by scheduled minute)."""
+        return self.core.jobs_of(namespace, cronjob)

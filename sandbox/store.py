@@ -16,6 +16,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
+from .clock import Clock
 from .errors import already_exists, conflict, not_found
 from .resources import ResourceType
 
@@ -23,7 +24,7 @@ Obj = dict[str, Any]
 
 # Kinds whose spec changes bump metadata.generation (what controllers track
 # through status.observedGeneration).
-_GENERATION_KINDS = {"Deployment", "ReplicaSet", "Job", "PodDisruptionBudget"}
+_GENERATION_KINDS = {"Deployment", "ReplicaSet", "Job", "CronJob", "PodDisruptionBudget"}
 _EVENT_HISTORY = 2000
 
 
@@ -36,7 +37,9 @@ def key_of(rt: ResourceType) -> str:
 
 
 class Store:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        # The sandbox's time (clock.py): creation timestamps and the controllers read it.
+        self.clock = clock or Clock()
         self.lock = threading.RLock()
         # Notified after every write; watch streams wait on it.
         self.changed = threading.Condition(self.lock)
@@ -90,7 +93,7 @@ class Store:
             # Identity is the server's to assign, whatever the client sent
             # (kubectl sends "creationTimestamp": null).
             meta["uid"] = str(uuid.uuid4())
-            meta["creationTimestamp"] = now_iso()
+            meta["creationTimestamp"] = self.clock.iso()
             if rt.kind in _GENERATION_KINDS:
                 meta["generation"] = 1
             else:

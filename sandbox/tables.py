@@ -13,14 +13,14 @@ from typing import Any
 Row = list[Any]
 
 
-def age(timestamp: str | None) -> str:
+def age(timestamp: str | None, now: datetime | None = None, missing: str = "<unknown>") -> str:
     if not timestamp:
-        return "<unknown>"
+        return missing
     try:
         then = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
         return "<unknown>"
-    seconds = max(0, int((datetime.now(UTC) - then).total_seconds()))
+    seconds = max(0, int(((now or datetime.now(UTC)) - then).total_seconds()))
     if seconds < 120:
         return f"{seconds}s"
     if seconds < 3600:
@@ -63,7 +63,8 @@ def _node_row(node: dict[str, Any]) -> Row:
 
 def _job_row(job: dict[str, Any]) -> Row:
     s = job.get("status") or {}
-    state = "Complete" if s.get("succeeded") else ("Running" if s.get("active") else "Pending")
+    state = ("Complete" if s.get("succeeded") else "Failed" if s.get("failed")
+             else "Running" if s.get("active") else "Pending")
     return [state, f"{s.get('succeeded', 0)}/{job['spec'].get('completions', 1)}"]
 
 
@@ -75,6 +76,13 @@ def _pdb_row(pdb: dict[str, Any]) -> Row:
     spec, s = pdb.get("spec") or {}, pdb.get("status") or {}
     return [str(spec.get("minAvailable", "N/A")), str(spec.get("maxUnavailable", "N/A")),
             s.get("disruptionsAllowed", 0)]
+
+
+def _cronjob_row(cj: dict[str, Any], now: datetime | None) -> Row:
+    spec, s = cj.get("spec") or {}, cj.get("status") or {}
+    return [spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+            "True" if spec.get("suspend") else "False", len(s.get("active") or []),
+            age(s.get("lastScheduleTime"), now, missing="<none>")]
 
 
 _COLUMNS: dict[str, tuple[list[tuple[str, str]], Callable[[dict[str, Any]], Row]]] = {
@@ -95,8 +103,28 @@ def wants_table(accept: str) -> bool:
     return "as=Table" in (accept or "")
 
 
-def to_table(kind: str, items: list[dict[str, Any]], resource_version: str) -> dict[str, Any]:
-    extra, row_fn = _COLUMNS.get(kind, ([], lambda _obj: []))
+# Rows that show a time relative to now (the sandbox clock's).
+_TIMED_COLUMNS: dict[str, tuple[list[tuple[str, str]], Callable[[dict[str, Any], datetime | None], Row]]] = {
+    "CronJob": ([("Schedule", "string"), ("Timezone", "string"), ("Suspend", "boolean"),
+                 ("Active", "integer"), ("Last Schedule", "string")], _cronjob_row),
+}
+
+
+def _extra(kind: str) -> list[tuple[str, str]]:
+    if kind in _TIMED_COLUMNS:
+        return _TIMED_COLUMNS[kind][0]
+    return _COLUMNS[kind][0] if kind in _COLUMNS else []
+
+
+def _cells(kind: str, obj: dict[str, Any], now: datetime | None) -> Row:
+    if kind in _TIMED_COLUMNS:
+        return _TIMED_COLUMNS[kind][1](obj, now)
+    return _COLUMNS[kind][1](obj) if kind in _COLUMNS else []
+
+
+def to_table(kind: str, items: list[dict[str, Any]], resource_version: str,
+             now: datetime | None = None) -> dict[str, Any]:
+    extra = _extra(kind)
     columns = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
                 "description": "Name must be unique within a namespace."}]
     columns += [{"name": n, "type": t, "format": "", "priority": 0, "description": n}
@@ -108,7 +136,7 @@ def to_table(kind: str, items: list[dict[str, Any]], resource_version: str) -> d
     for obj in items:
         meta = obj["metadata"]
         rows.append({
-            "cells": [meta["name"], *row_fn(obj), age(meta.get("creationTimestamp"))],
+            "cells": [meta["name"], *_cells(kind, obj, now), age(meta.get("creationTimestamp"), now)],
             "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
                        "metadata": meta},
         })

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .cronjobs import CONCURRENCY_POLICIES, MAX_NAME_LENGTH, parse_schedule, time_zone
 from .errors import ApiError, invalid
 from .resources import ResourceType
 
@@ -62,6 +63,8 @@ def validate(rt: ResourceType, obj: Any, namespace: str | None) -> None:
                  rt, name, f"metadata.labels.{key}", f"Invalid value: {value!r}")
     if rt.kind in ("Deployment", "ReplicaSet"):
         _validate_workload(rt, obj, name)
+    if rt.kind == "CronJob":
+        _validate_cronjob(rt, obj, name)
     if rt.kind == "Job":
         spec = obj.get("spec") or {}
         containers = (((spec.get("template") or {}).get("spec")) or {}).get("containers")
@@ -92,6 +95,75 @@ def _validate_workload(rt: ResourceType, obj: dict[str, Any], name: str) -> None
                  f"spec.template.spec.containers[{i}].name", "Required value")
         _require(bool(container.get("image")), rt, name,
                  f"spec.template.spec.containers[{i}].image", "Required value")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate_cronjob(rt: ResourceType, obj: dict[str, Any], name: str) -> None:
+    """The checks kube-apiserver makes on a batch/v1 CronJob, with its messages."""
+    _require(len(name) <= MAX_NAME_LENGTH, rt, name, "metadata.name",
+             f"Invalid value: {name!r}: must be no more than {MAX_NAME_LENGTH} characters")
+    spec: Any = obj.get("spec")
+    _require(isinstance(spec, dict), rt, name, "spec", "Required value")
+    schedule = spec.get("schedule")
+    _require(isinstance(schedule, str) and bool(schedule.strip()), rt, name, "spec.schedule",
+             "Required value")
+    zone = spec.get("timeZone")
+    if zone is not None:
+        _require(isinstance(zone, str), rt, name, "spec.timeZone",
+                 f"Invalid value: {zone!r}: must be a string")
+        try:
+            time_zone(zone)
+        except ValueError as exc:
+            raise invalid(rt.kind, name, "spec.timeZone", f'Invalid value: "{zone}": {exc}',
+                          rt.group) from exc
+    try:
+        parse_schedule(schedule, zone)
+    except ValueError as exc:
+        raise invalid(rt.kind, name, "spec.schedule", f'Invalid value: "{schedule}": {exc}',
+                      rt.group) from exc
+    policy = spec.get("concurrencyPolicy", "Allow")
+    supported = ", ".join(f'"{p}"' for p in CONCURRENCY_POLICIES)
+    _require(policy in CONCURRENCY_POLICIES, rt, name, "spec.concurrencyPolicy",
+             f"Unsupported value: {policy!r}: supported values: {supported}")
+    deadline = spec.get("startingDeadlineSeconds")
+    _require(deadline is None or (_is_int(deadline) and deadline >= 0), rt, name,
+             "spec.startingDeadlineSeconds",
+             f"Invalid value: {deadline!r}: must be greater than or equal to 0")
+    suspend = spec.get("suspend")
+    _require(suspend is None or isinstance(suspend, bool), rt, name, "spec.suspend",
+             f"Invalid value: {suspend!r}: must be a boolean (true or false)")
+    for key in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
+        limit = spec.get(key)
+        _require(limit is None or (_is_int(limit) and limit >= 0), rt, name, f"spec.{key}",
+                 f"Invalid value: {limit!r}: must be greater than or equal to 0")
+    job_template = spec.get("jobTemplate")
+    _require(isinstance(job_template, dict) and isinstance(job_template.get("spec"), dict),
+             rt, name, "spec.jobTemplate", "Required value")
+    pod_spec = ((job_template["spec"].get("template") or {}).get("spec")) or {}
+    containers: Any = pod_spec.get("containers")
+    prefix = "spec.jobTemplate.spec.template.spec"
+    _require(isinstance(containers, list) and len(containers) > 0, rt, name,
+             f"{prefix}.containers", "Required value")
+    for i, container in enumerate(containers):
+        _require(isinstance(container, dict) and bool(container.get("name")), rt, name,
+                 f"{prefix}.containers[{i}].name", "Required value")
+        _require(bool(container.get("image")), rt, name, f"{prefix}.containers[{i}].image",
+                 "Required value")
+    restart = pod_spec.get("restartPolicy", "Always")
+    _require(restart in ("OnFailure", "Never"), rt, name, f"{prefix}.restartPolicy",
+             f'Unsupported value: "{restart}": supported values: "OnFailure", "Never"')
+
+
+def default_cronjob(obj: dict[str, Any]) -> None:
+    """The API server's defaults for the CronJob fields that have one."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
 
 
 def default_deployment(obj: dict[str, Any]) -> None:

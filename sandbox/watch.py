@@ -38,7 +38,8 @@ def watch_stream(core: SandboxCore, req: Request, rt: ResourceType, namespace: s
                 and labels(meta.get("labels") or {}) and fields(obj))
 
     def event(kind: str, obj: dict[str, Any]) -> bytes:
-        body = (tables.to_table(rt.kind, [obj], obj["metadata"]["resourceVersion"])
+        body = (tables.to_table(rt.kind, [obj], obj["metadata"]["resourceVersion"],
+                                store.clock.now())
                 if as_table else obj)
         return (json.dumps({"type": kind, "object": body}) + "\n").encode()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -15,13 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 from sandbox import SandboxCluster
 from zerotouch.binaries import temporal_cli, temporal_test_server
 from zerotouch.names import SEARCH_ATTRIBUTES
+from zerotouch.ports import free_port
 from zerotouch.temporal import data_converter
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest_asyncio.fixture(scope="session")

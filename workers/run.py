@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.cronjobs import CronJobActivities, ScheduleStateActivities
 from activities.governor import GovernorActivities
 from activities.kubernetes import KubernetesActivities
 from activities.ledger import LedgerActivities
@@ -25,13 +26,17 @@ from activities.policy import PolicyActivities
 from activities.postgres import PostgresActivities
 from activities.prometheus import PrometheusActivities
 from workers.clients import kubernetes_api_client, postgres_dsn_for
+from workflows.cronjob_run import CronJobHandoverWorkflow, CronJobRunWorkflow
 from workflows.governor import GovernorWorkflow
 from workflows.incident import IncidentWorkflow
+from workflows.scheduled_job import ScheduledJobWorkflow
 from zerotouch.ledger_store import open_ledger
 from zerotouch.names import ALL_QUEUES, DATA_QUEUE, KUBERNETES_QUEUE, OBSERVE_QUEUE, WORKFLOWS_QUEUE, queue_for
 from zerotouch.settings import WorkerSettings
 
-WORKFLOWS: list[type] = [IncidentWorkflow, GovernorWorkflow]
+WORKFLOWS: list[type] = [IncidentWorkflow, GovernorWorkflow, ScheduledJobWorkflow, CronJobRunWorkflow,
+                         CronJobHandoverWorkflow]
+ACTIVITY_QUEUES = (KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE)
 
 # The sandbox re-imports a workflow's modules for every new workflow instance; these helpers
 # keep no module state, so they are imported once and shared (a third of the worker's CPU per
@@ -44,6 +49,9 @@ PASSTHROUGH_MODULES = (
     "workflows.incident.metrics",
     "workflows.incident.remediation",
     "workflows.incident.state",
+    "workflows.scheduled_job.calls",
+    "workflows.scheduled_job.state",
+    "workflows.cronjob_run.calls",
 )
 
 
@@ -66,8 +74,12 @@ def _methods(instance: object) -> list[Callable[..., Any]]:
 def activities_for(
     queue: str, settings: WorkerSettings, http: httpx.AsyncClient, client: Client
 ) -> list[Callable[..., Any]]:
+    """The activities a worker of ``queue`` registers (tests/activities/test_registration.py checks
+    them against `zerotouch.activity_names`, the names workflows call)."""
     if queue == KUBERNETES_QUEUE:
-        return _methods(KubernetesActivities(api_client=kubernetes_api_client(settings)))
+        api_client = kubernetes_api_client(settings)
+        return [*_methods(KubernetesActivities(api_client=api_client)),
+                *_methods(CronJobActivities(api_client=api_client))]
     if queue == DATA_QUEUE:
         return _methods(PostgresActivities(dsn_for=postgres_dsn_for))
     if queue == OBSERVE_QUEUE:
@@ -76,6 +88,7 @@ def activities_for(
             *_methods(NotifyActivities(http=http)),
             *_methods(PolicyActivities(default_path=settings.policy_path)),
             *_methods(GovernorActivities(client=client)),
+            *_methods(ScheduleStateActivities(client=client)),
             *_methods(LedgerActivities(store=open_ledger(settings.ledger_url))),
         ]
     return []

@@ -14,11 +14,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from zerotouch.names import INCIDENT_ID_PREFIX
+
 MAX_LABELS = 64
 MAX_LABEL_NAME = 128
 MAX_LABEL_VALUE = 1024
 MAX_ANNOTATION_VALUE = 8192
-MAX_ALERTS_PER_PAYLOAD = 1000
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
@@ -74,7 +75,9 @@ class WebhookPayload(BaseModel):
     common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL", max_length=4096)
-    alerts: list[WebhookAlert] = Field(min_length=1, max_length=MAX_ALERTS_PER_PAYLOAD)
+    # No count limit: Alertmanager sends a whole aggregation group (thousands of alerts in a storm)
+    # and drops it for good on a 4xx; the relay's body limit is what bounds a payload.
+    alerts: list[WebhookAlert] = Field(min_length=1)
 
 
 class AlertEvent(BaseModel):
@@ -137,4 +140,4 @@ def incident_id_for(event: AlertEvent, group_by: list[str], cluster: str = "") -
         readable = f"{cluster}-{readable}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     slug = _ID_UNSAFE.sub("_", readable)[:80].strip("_.-") or "alert"
-    return f"incident-{slug}-{digest}"
+    return f"{INCIDENT_ID_PREFIX}{slug}-{digest}"

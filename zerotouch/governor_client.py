@@ -66,7 +66,8 @@ async def ensure_governor(
 async def _update(client: Client, cluster: str, name: str, argument: BaseModel) -> GovernorAck:
     handle = client.get_workflow_handle(governor_id(cluster))
     try:
-        return await handle.execute_update(name, argument, result_type=GovernorAck)
+        ack: GovernorAck = await handle.execute_update(name, argument, result_type=GovernorAck)
+        return ack
     except WorkflowUpdateFailedError as error:
         cause: Any = error.cause
         raise GovernorError(getattr(cause, "message", None) or str(cause)) from None
@@ -95,8 +96,9 @@ async def execute_grant(
     for attempt in range(attempts):
         last = attempt == attempts - 1
         try:
-            return await handle.execute_update(UPDATE_REQUEST_GRANT, request, result_type=GrantDecision,
-                                               rpc_timeout=attempt_timeout)
+            decision: GrantDecision = await handle.execute_update(
+                UPDATE_REQUEST_GRANT, request, result_type=GrantDecision, rpc_timeout=attempt_timeout)
+            return decision
         except RPCError as error:
             if error.status not in _TRANSIENT or last:
                 raise
@@ -138,7 +140,8 @@ async def update_settings(client: Client, cluster: str, settings: GovernorSettin
 async def governor_status(client: Client, cluster: str) -> GovernorStatus:
     handle = client.get_workflow_handle(governor_id(cluster))
     try:
-        return await handle.query(QUERY_GOVERNOR_STATUS, result_type=GovernorStatus)
+        status: GovernorStatus = await handle.query(QUERY_GOVERNOR_STATUS, result_type=GovernorStatus)
+        return status
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise GovernorError(_not_running(cluster)) from None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from zerotouch import scaling
+from zerotouch.action_params import ScaleDeploymentParams
 from zerotouch.governor_models import GovernorSettings, GrantRequest
 from zerotouch.policy import Policy
 
@@ -43,17 +45,15 @@ class GrantCall(BaseModel):
     request: GrantRequest
 
 
-def requested_replicas(current: int, params: dict[str, float | int | str]) -> int | None:
-    """What a scale step asks for before any bound; the Governor clamps it, the activity checks again."""
-    for name in ("replicas", "factor", "delta"):
-        value = params.get(name)
-        if value in (None, ""):
-            continue
-        number = float(value)
-        if name == "replicas":
-            return int(number)
-        if name == "factor":
-            raw = max(current, 1) * number
-            return math.ceil(raw) if number >= 1 else math.floor(raw)
-        return current + int(number)
-    return None
+def requested_replicas(current: int, params: Mapping[str, float | int | str] | ScaleDeploymentParams) -> int | None:
+    """What a scale step asks for before any bound; the Governor clamps it, the activity checks again.
+
+    None when the parameters do not fit `ScaleDeploymentParams` (the policy rejects such a step;
+    the activity would refuse it with InvalidParams).
+    """
+    if not isinstance(params, ScaleDeploymentParams):
+        try:
+            params = ScaleDeploymentParams.model_validate(dict(params))
+        except ValidationError:
+            return None
+    return scaling.requested_replicas(current, replicas=params.replicas, factor=params.factor, delta=params.delta)

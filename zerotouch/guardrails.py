@@ -8,7 +8,6 @@ slot and in-flight entry can never be recorded apart.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 from zerotouch.durations import format_duration
@@ -35,10 +34,10 @@ from zerotouch.governor_models import (
     TrustRow,
 )
 from zerotouch.policy import EXCLUDED_CLASSES
+from zerotouch.scaling import EPSILON, replica_window  # EPSILON: 3 nodes at €4.50 are exactly 90% of €15
 
 RATE_WINDOW = timedelta(seconds=60)
 JOURNAL_SIZE = 200
-EPSILON = 1e-9  # 3 nodes at €4.50 must count as exactly 90% of €15
 
 
 # (code, reason, needs_approval, retry_after_seconds)
@@ -190,9 +189,7 @@ def _scale(settings: GovernorSettings, request: GrantRequest) -> tuple[int | Non
         if not low_bound <= want <= high_bound:
             return None, ("replica_bounds", f"{want} replicas is outside {low_bound}..{high_bound}", False, None)
         return want, None
-    base = max(current, 1)  # from zero, one step may reach the scale-up factor of one replica
-    low = max(low_bound, math.ceil(base * settings.scale_down_min_factor - EPSILON))
-    high = min(high_bound, math.floor(base * settings.scale_up_max_factor + EPSILON))
+    low, high = replica_window(current, settings)  # from zero, a step is measured from one replica
     if low > high:
         return None, ("replica_bounds", f"at {current} replicas one allowed step reaches {low}..{high}, outside "
                                         f"{low_bound}..{high_bound}; a human must scale", False, None)

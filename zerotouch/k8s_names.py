@@ -26,18 +26,3 @@ def require_object_name(value: str, kind: str = "object") -> str:
         raise InvalidName(f"{kind} name {value!r} is not a DNS-1123 subdomain (a-z, 0-9, '-', '.')")
     return value
 
-
-def is_valid_namespace(value: str) -> bool:
-    try:
-        require_namespace(value)
-    except InvalidName:
-        return False
-    return True
-
-
-def is_valid_object_name(value: str) -> bool:
-    try:
-        require_object_name(value)
-    except InvalidName:
-        return False
-    return True

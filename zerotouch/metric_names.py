@@ -11,6 +11,7 @@ from __future__ import annotations
 ALERTS_RECEIVED = "zerotouch_alerts_received"  # {status: firing|resolved}
 WEBHOOKS = "zerotouch_webhooks"  # {code: HTTP status answered}
 DELIVERY_SECONDS = "zerotouch_relay_delivery_seconds"  # webhook arrival → Temporal has every alert
+ALERTS_TRUNCATED = "zerotouch_alerts_truncated"  # alerts Alertmanager left out of a webhook (max_alerts)
 
 # Incident workflows (Temporal's workflow metric meter; not recorded during replay).
 ALERTS_DEDUPLICATED = "zerotouch_alerts_deduplicated"  # a repeat of an alert already firing

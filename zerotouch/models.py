@@ -10,8 +10,9 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
+from zerotouch.action_params import ActionName, ActionParams, parse_params
 from zerotouch.alerts import AlertEvent
-from zerotouch.policy import ActionName, Channel, Policy, Severity
+from zerotouch.policy import Channel, Policy, Severity
 
 IncidentState = Literal[
     "open",
@@ -130,7 +131,12 @@ class ActionBounds(BaseModel):
 
 
 class ActionRequest(BaseModel):
-    """A remediation to apply, exactly once per ``idempotency_key``."""
+    """A remediation to apply, exactly once per ``idempotency_key``.
+
+    ``params`` is the plain mapping workflow histories carry; the activity reads it through
+    `typed_params` (the action's model in `zerotouch.action_params`), which raises pydantic's
+    ValidationError for parameters the action does not take.
+    """
 
     action: ActionName
     namespace: str
@@ -141,6 +147,10 @@ class ActionRequest(BaseModel):
     incident_id: str
     bounds: ActionBounds = Field(default_factory=ActionBounds)
     job_template: dict[str, object] | None = None
+
+    @property
+    def typed_params(self) -> ActionParams:
+        return parse_params(self.action, self.params)
 
 
 class ActionResult(BaseModel):

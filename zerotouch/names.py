@@ -40,4 +40,4 @@ SA_RUNBOOK = SearchAttributeKey.for_keyword("Runbook")
 SA_SERVICE = SearchAttributeKey.for_keyword("Service")
 SEARCH_ATTRIBUTES = (SA_INCIDENT_STATE, SA_INCIDENT_SEVERITY, SA_RUNBOOK, SA_SERVICE)
 
-INCIDENT_ID_PREFIX = "incident-"
+INCIDENT_ID_PREFIX = "incident-"  # every incident workflow ID starts with it (zerotouch.alerts.incident_id_for)

@@ -12,25 +12,28 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
+from zerotouch.action_params import PARAMS_OF_ACTION, ActionName, ActionParams, describe, parse_params
 from zerotouch.durations import Duration
 from zerotouch.quantities import parse_memory
+from zerotouch.schedules import SCHEDULED_JOB_WORKFLOW, ScheduleDeclaration
 
 Mode = Literal["observe", "approve-all", "auto"]
 Risk = Literal["auto", "approval", "never"]
 Severity = Literal["P0", "P1", "P2", "P3", "P4"]
 SEVERITIES: tuple[Severity, ...] = ("P0", "P1", "P2", "P3", "P4")
-ActionName = Literal[
-    "restart_deployment",
-    "scale_deployment",
-    "rollback_deployment",
-    "raise_memory_limit",
-    "evict_pod",
-    "run_job",
-    "terminate_idle_connections",
-    "escalate",
-]
 
 # The classes the seeds exclude from zero-touch: they need a human unless pre-approved.
 EXCLUDED_CLASSES = (
@@ -42,14 +45,7 @@ EXCLUDED_CLASSES = (
 )
 
 DEFAULT_RISK: dict[str, Risk] = {
-    "restart_deployment": "auto",
-    "scale_deployment": "auto",
-    "rollback_deployment": "auto",
-    "raise_memory_limit": "auto",
-    "evict_pod": "auto",
-    "run_job": "auto",
-    "terminate_idle_connections": "auto",
-    "escalate": "auto",
+    **dict.fromkeys(PARAMS_OF_ACTION, "auto"),  # every action, bounded by its parameters and the guardrails
     **{name: "approval" for name in EXCLUDED_CLASSES},
 }
 
@@ -99,12 +95,51 @@ class Target(_Model):
 
 
 class Step(_Model):
-    """One remediation action with bounded parameters."""
+    """One remediation action with bounded parameters.
+
+    ``params`` stays the mapping the file gave (workflow histories carry it as such); it is
+    validated against the action's model in `zerotouch.action_params`, and `typed_params`
+    returns that model.
+    """
 
     action: ActionName
     params: dict[str, float | int | str] = Field(default_factory=dict)
     risk_class: str | None = Field(default=None, description="e.g. credential_rotation; decides the risk")
     approval: bool = Field(default=False, description="always ask a human before this step")
+
+    @field_validator("params")
+    @classmethod
+    def _fit_the_action(cls, value: dict[str, float | int | str], info: ValidationInfo) -> dict[str, float | int | str]:
+        action = info.data.get("action")
+        if action is None:  # the action itself is wrong: that error is enough
+            return value
+        try:
+            parse_params(action, value)
+        except ValidationError as error:
+            raise PydanticCustomError(ACTION_PARAMS_ERROR, "{problems}", {"problems": describe(error)}) from None
+        return value
+
+    @property
+    def typed_params(self) -> ActionParams:
+        """The parameters as the action's model (e.g. `ScaleDeploymentParams`)."""
+        return parse_params(self.action, self.params)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # Each action's params must match that action's model: one if/then per action.
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        target["allOf"] = [
+            {
+                "if": {"properties": {"action": {"const": action}}, "required": ["action"]},
+                "then": {"properties": {"params": handler(model.__pydantic_core_schema__)}},
+            }
+            for action, model in PARAMS_OF_ACTION.items()
+        ]
+        return schema
+
+
+ACTION_PARAMS_ERROR = "action_params"
 
 
 class Verification(_Model):
@@ -276,9 +311,20 @@ class Policy(_Model):
     )
     job_templates: dict[str, JobTemplate] = Field(default_factory=dict)
     runbooks: list[Runbook] = Field(default_factory=list)
+    schedules: list[ScheduleDeclaration] = Field(
+        default_factory=list, description="Temporal Schedules `zerotouch schedules apply` keeps the server matching",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
+        schedule_names = [s.name for s in self.schedules]
+        duplicates = sorted({n for n in schedule_names if schedule_names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"schedule names must be unique: {duplicates}")
+        for schedule in self.schedules:
+            wanted = schedule.job_arguments().template if schedule.workflow == SCHEDULED_JOB_WORKFLOW else None
+            if wanted is not None and wanted not in self.job_templates:
+                raise ValueError(f"schedule {schedule.name}: template {wanted!r} not in job_templates")
         names = [r.name for r in self.runbooks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -309,14 +355,41 @@ class PolicyError(ValueError):
     """A policy file that cannot be used; the message names file, path and problem."""
 
 
+def _item(data: Any, key: Any) -> Any:
+    try:
+        return data[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _where(data: Any, loc: tuple[int | str, ...], error_type: str) -> str:
+    """``runbooks.2.steps.0.params`` as ``runbook scale-on-overload step 1 (scale_deployment): params``."""
+    if len(loc) >= 4 and loc[0] == "runbooks" and loc[2] == "steps" and isinstance(loc[3], int):
+        runbook = _item(_item(data, "runbooks"), loc[1])
+        step = _item(_item(runbook, "steps"), loc[3])
+        name = _item(runbook, "name")
+        action = _item(step, "action")
+        where = f"runbook {name if isinstance(name, str) else f'#{loc[1]}'} step {loc[3] + 1}"
+        if isinstance(action, str):
+            where += f" ({action})"
+        rest = ".".join(str(p) for p in loc[4:])
+        if rest and not (error_type == ACTION_PARAMS_ERROR and rest == "params"):  # its message names the params
+            where += f": {rest}"
+        return where
+    if len(loc) >= 2 and loc[0] == "schedules" and isinstance(loc[1], int):
+        name = _item(_item(_item(data, "schedules"), loc[1]), "name")
+        where = f"schedule {name if isinstance(name, str) else f'#{loc[1]}'}"
+        rest = ".".join(str(p) for p in loc[2:])
+        return f"{where}: {rest}" if rest else where
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
 def parse_policy(data: Any, source: str = "<policy>") -> Policy:
     try:
         return Policy.model_validate(data if data is not None else {})
     except ValidationError as error:
-        lines = []
-        for problem in error.errors():
-            where = ".".join(str(p) for p in problem["loc"]) or "(top level)"
-            lines.append(f"{source}: {where}: {problem['msg']}")
+        lines = [f"{source}: {_where(data, tuple(problem['loc']), problem['type'])}: {problem['msg']}"
+                 for problem in error.errors()]
         raise PolicyError("\n".join(lines)) from None
 
 

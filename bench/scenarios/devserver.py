@@ -11,12 +11,13 @@ import contextlib
 from pathlib import Path
 
 from bench.alerts import RESTART_ALERT, labels_for
-from bench.procs import Child, free_port
+from bench.procs import Child
 from bench.report import Goal, Section
 from bench.scenarios.ingest import _raw
 from bench.stack import _connect
 from bench.stats import median, spread
 from embedded.devserver import SQLITE_PRAGMAS, dev_server_command
+from zerotouch.ports import free_port
 
 VARIANTS = {
     "SQLite file, Temporal's default pragmas (durable)": "default",

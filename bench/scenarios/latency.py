@@ -202,5 +202,5 @@ async def run(workdir: Path, policy_path: Path, *, quick: bool) -> Section:
                + ", ".join(f"{name} {value:.2f}" for name, value in busy.items()),
                *profile_lines],
         data={"steps": steps, "spaced": spaced, "idle": idle, "load": loaded, "answers": answers,
-              "background_rates": background_rates},
+              "background_rates": background_rates, "busy": busy},
     )

@@ -18,11 +18,12 @@ import httpx
 import yaml
 
 from bench.alerts import RESTART_ALERT, labels_for, webhook
-from bench.procs import Child, free_port
+from bench.procs import Child
 from bench.report import Goal, Section
 from bench.scenarios.latency import sample
 from bench.stack import zerotouch_stack
 from bench.stats import median, ms, spread
+from zerotouch.ports import free_port
 
 NAMESPACE = "bench-peer"
 

@@ -1,7 +1,8 @@
 """The Alertmanager webhook relay: authenticate, validate, signal-with-start, then answer.
 
 Only a 200 says Temporal has every alert; 503 (with Retry-After) says "try again",
-which Alertmanager does; 4xx says the request itself is wrong, which it does not retry.
+which Alertmanager does; 4xx says the request itself is wrong, which it does not retry:
+Alertmanager drops that notification, so a 4xx is kept for what no retry can fix.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from temporalio.client import Client
 
 from starters.relay.auth import require_credentials
 from starters.relay.config import RelayConfig, RelayConfigError, load_token
-from starters.relay.deliver import TemporalRejected, TemporalUnavailable, deliver
+from starters.relay.deliver import CatchUp, TemporalRejected, TemporalUnavailable, deliver
 from starters.relay.metrics import WEBHOOK_PATH, RelayMetrics, RelayMetricsMiddleware
 from starters.relay.payload import parse_payload
 from zerotouch.alerts import WebhookPayload
-from zerotouch.http.limits import check_content_type, read_body
+from zerotouch.http.limits import check_content_type, receive_body
 from zerotouch.telemetry import METRICS_CONTENT_TYPE, Telemetry
 
 __all__ = ["RelayConfig", "RelayConfigError", "create_app", "load_token"]
@@ -56,15 +57,16 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _problem("body is not JSON, or Content-Length is broken"),
+    400: _problem("body is not JSON (or nested deeper than 200 levels), or Content-Length is broken"),
     401: _problem("missing or invalid bearer token / basic credentials (see WWW-Authenticate)"),
     408: _problem("the body did not arrive within request_timeout_seconds"),
-    413: _problem("body larger than max_body_bytes (default 1 MiB)"),
+    413: _problem("body larger than max_body_bytes (default 8 MiB, a group of 5,000 kube-prometheus alerts)"),
     415: _problem("content type is not application/json"),
     422: _problem("not a valid Alertmanager v4 payload; names the field, e.g. `alerts.0.labels: ...`"),
     502: _problem("Temporal refused the alerts for a reason a retry will not fix"),
     503: {
-        **_problem("Temporal is unreachable or slow; Alertmanager retries"),
+        **_problem("Temporal is unreachable, or has not taken every alert yet; Alertmanager retries and the "
+                   "relay continues where it stopped"),
         "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
     },
 }
@@ -84,6 +86,7 @@ def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | No
     """
     config.check()
     metrics = RelayMetrics(telemetry) if telemetry is not None else None
+    catch_up = CatchUp()
     app = FastAPI(
         title="zerotouch relay",
         version="1",
@@ -115,18 +118,23 @@ def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | No
         # The order matters: nothing is read before credentials and size are settled.
         require_credentials(request.headers.get("authorization"), config)
         check_content_type(request)
-        body = await read_body(request, limit=config.max_body_bytes, timeout=config.request_timeout_seconds)
+        body = await receive_body(request, limit=config.max_body_bytes, timeout=config.request_timeout_seconds)
         payload = parse_payload(body)
+        del body  # the parsed payload is all that is needed from here on
         if metrics is not None:
             metrics.accepted(payload)
+        if payload.truncated_alerts:
+            log.warning("Alertmanager withheld %d alerts of group %s from this webhook (truncatedAlerts): they "
+                        "will never reach the relay; remove max_alerts from the zerotouch receiver",
+                        payload.truncated_alerts, payload.group_key[:200])
         try:
             if telemetry is None:
-                delivery = await deliver(client, payload, config)
+                delivery = await deliver(client, payload, config, catch_up)
             else:
                 with telemetry.tracer.start_as_current_span(
                     "relay.alertmanager", attributes={"zerotouch.alerts": len(payload.alerts)}
                 ):
-                    delivery = await deliver(client, payload, config)
+                    delivery = await deliver(client, payload, config, catch_up)
         except TemporalUnavailable as error:
             log.warning("answering 503: %s", error)
             return JSONResponse(

@@ -10,7 +10,11 @@ from zerotouch.http.serving import is_loopback, serving_problem
 from zerotouch.names import WORKFLOWS_QUEUE
 
 DEFAULT_GROUP_BY = ("alertname", "namespace", "deployment")
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# Alertmanager posts a whole aggregation group in one webhook and drops it for good on a 4xx.
+# kube-prometheus alerts measure 1.2-1.5 KB each in a webhook (labels, annotations, generatorURL;
+# bench/scenarios/payload.py): 8 MiB holds a group of 5,000 of them (6.2 MiB at 1.3 KB) with room
+# for longer annotations. Delivering one raises the relay's RSS by 45-100 MiB (BENCHMARKS.md, 7).
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 # Alertmanager gives a webhook flush at least 10 s; answering 503 before that lets it retry
 # within the same flush instead of waiting a whole group_interval.
 DEFAULT_TEMPORAL_TIMEOUT_SECONDS = 8.0
@@ -31,13 +35,15 @@ class RelayConfig:
         group_by: labels that make one incident (the policy's ``group_by``); empty = per fingerprint.
         task_queue: base queue of the incident workflows; ``cluster`` is appended as a scope.
         cluster: cluster scope, passed to the workflow and suffixed to the task queue.
-        max_body_bytes: largest accepted body (default 1 MiB; Alertmanager's batches of
-            at most 1000 alerts fit comfortably); larger bodies get 413 unread.
+        max_body_bytes: largest accepted body (default 8 MiB: an aggregation group of 5,000
+            kube-prometheus alerts); larger bodies get 413 unread, which Alertmanager does not
+            retry, so it must hold the largest group the receiver can get.
         host, port: where to listen (default 127.0.0.1:9095; port 0 picks a free one).
         tls_certfile, tls_keyfile: serve HTTPS with these (both or neither).
         request_timeout_seconds: how long a client may take to send its body, and the
             keep-alive idle timeout, so a slow or half-open client cannot hold a connection.
-        temporal_timeout_seconds: how long one delivery may wait on Temporal before 503.
+        temporal_timeout_seconds: how long one delivery may wait on Temporal before 503; a group
+            too large for it is delivered over Alertmanager's retries (`deliver.CatchUp`).
         retry_after_seconds: the ``Retry-After`` sent with 503.
         max_concurrent_requests: connections+requests beyond this get 503 from uvicorn.
     """

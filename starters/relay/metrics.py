@@ -21,10 +21,18 @@ class RelayMetrics:
         self._delivery = meter.create_histogram(
             names.DELIVERY_SECONDS, unit="s", description="webhook arrival until Temporal has every alert"
         )
+        self._truncated = meter.create_counter(
+            names.ALERTS_TRUNCATED,
+            description="alerts Alertmanager withheld from a webhook (truncatedAlerts: the receiver sets max_alerts)",
+        )
 
     def accepted(self, payload: WebhookPayload) -> None:
-        for alert in payload.alerts:
-            self._alerts.add(1, {"status": alert.status})
+        firing = sum(1 for alert in payload.alerts if alert.status == "firing")
+        for status, count in (("firing", firing), ("resolved", len(payload.alerts) - firing)):
+            if count:
+                self._alerts.add(count, {"status": status})
+        if payload.truncated_alerts:
+            self._truncated.add(payload.truncated_alerts)
 
     def answered(self, code: int, seconds: float) -> None:
         self._webhooks.add(1, {"code": str(code)})

@@ -18,8 +18,13 @@ def _describe(error: ErrorDetails) -> str:
     return f"{path}: {message}"
 
 
-def parse_payload(body: bytes) -> WebhookPayload:
-    """The validated payload; 400 for broken JSON, 422 naming the first bad fields otherwise."""
+def parse_payload(body: bytes | bytearray) -> WebhookPayload:
+    """The validated payload; 400 for broken JSON, 422 naming the first bad fields otherwise.
+
+    Parsed straight from the received buffer (no decoded copy of the text, no intermediate
+    ``dict``): pydantic's JSON parser builds the models as it reads and refuses nesting deeper
+    than 200 levels as invalid JSON.
+    """
     try:
         return WebhookPayload.model_validate_json(body)
     except ValidationError as error:

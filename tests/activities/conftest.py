@@ -25,11 +25,11 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.kubernetes import KubernetesActivities
 from sandbox import SandboxCluster
-from tests.conftest import free_port
+from tests.support.postgres import Postgres, PostgresUnavailable, running_postgres
 from tests.support.waiting import wait_until as _wait_until
+from zerotouch.ports import free_port
 
 TICK = 0.05
-PG_BIN = next((d for d in ("/usr/local/bin", "/usr/lib/postgresql/15/bin") if os.path.exists(f"{d}/initdb")), "")
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
@@ -82,51 +82,13 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
 # --- PostgreSQL --------------------------------------------------------------------
 
 
-@dataclass
-class Postgres:
-    port: int
-    admin_dsn: str
-
-    def dsn(self, user: str = "postgres") -> str:
-        return f"host=127.0.0.1 port={self.port} user={user} dbname=postgres"
-
-
-def _as_unprivileged() -> list[str]:
-    """PostgreSQL refuses to run as root; drop to `nobody` when the tests run as root (CI)."""
-    return ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
-
-
-def _run(command: list[str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    if done.returncode != 0:
-        pytest.fail(f"{' '.join(command)} failed: {done.stderr.strip() or done.stdout.strip()}")
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    if not PG_BIN:
-        pytest.fail("PostgreSQL binaries are not installed; .ci/run installs them (apt-get install postgresql)")
-    prefix = _as_unprivileged()
-    workdir = Path(tempfile.mkdtemp(prefix="zt-pg-"))
-    if prefix:
-        shutil.chown(workdir, "nobody")
-    data, log = workdir / "data", workdir / "server.log"
-    port = free_port()
-    started = False
     try:
-        _run([*prefix, f"{PG_BIN}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-              "--no-sync"])
-        options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40"
-        started = True  # from here on, stop it even if start fails half-way
-        _run([*prefix, f"{PG_BIN}/pg_ctl", "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60",
-              "start"])
-        server = Postgres(port=port, admin_dsn=f"host=127.0.0.1 port={port} user=postgres dbname=postgres")
-        yield server
-    finally:
-        if started:
-            subprocess.run([*prefix, f"{PG_BIN}/pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"],
-                           capture_output=True, timeout=60, check=False)
-        shutil.rmtree(workdir, ignore_errors=True)
+        with running_postgres(max_connections=40) as server:  # test_connection_usage expects 40
+            yield server
+    except PostgresUnavailable as missing:
+        pytest.fail(str(missing))
 
 
 # --- Prometheus scraping a sandbox -------------------------------------------------

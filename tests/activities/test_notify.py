@@ -11,9 +11,9 @@ import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 
 from activities.notify import NotifyActivities
-from tests.conftest import free_port
 from zerotouch.models import Notification
 from zerotouch.policy import Channel
+from zerotouch.ports import free_port
 
 from .conftest import Env, Receiver
 

@@ -13,10 +13,11 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.postgres import ConnectionUsageRequest, PostgresActivities
-from tests.conftest import free_port
+from tests.support.postgres import Postgres
 from zerotouch.models import ActionRequest
+from zerotouch.ports import free_port
 
-from .conftest import Env, Postgres
+from .conftest import Env
 
 
 @pytest.fixture

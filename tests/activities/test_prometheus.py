@@ -6,8 +6,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.prometheus import SKIPPED, PrometheusActivities
-from tests.conftest import free_port
 from zerotouch.models import PromQLCheck
+from zerotouch.ports import free_port
 
 from .conftest import Env, PrometheusServer
 

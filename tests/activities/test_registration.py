@@ -1,46 +1,102 @@
-"""Every activity registers on a real Temporal worker under the name workflows call it by."""
+"""The workers register every activity the workflows call, under its name, on the queue it is sent to."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from types import ModuleType
+from typing import Any, get_args
 
-from kubernetes import client
+import httpx
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities import (
-    KubernetesActivities,
-    NotifyActivities,
-    PolicyActivities,
-    PostgresActivities,
-    PrometheusActivities,
-)
-
-EXPECTED = {
-    "restart_deployment", "scale_deployment", "rollback_deployment", "raise_memory_limit", "evict_pod", "run_job",
-    "get_rollout_status", "get_cluster_usage", "wait_for_rollout", "terminate_idle_connections", "get_connection_usage",
-    "wait_for_promql", "query_promql", "send_notification", "load_policy",
-}
+from workers.run import ACTIVITY_QUEUES, activities_for
+from workflows import governor
+from workflows.cronjob_run import calls as cronjob_calls
+from workflows.cronjob_run import workflow as cronjob_workflow
+from workflows.incident import calls
+from workflows.scheduled_job import calls as scheduled_job_calls
+from workflows.scheduled_job import workflow as scheduled_job_workflow
+from zerotouch import activity_names
+from zerotouch.action_params import ESCALATE, PARAMS_OF_ACTION, ActionName
+from zerotouch.settings import WorkerSettings
 
 
-def _activities(instance: object) -> list[Callable[..., Any]]:
-    return [getattr(instance, name) for name in dir(type(instance))
-            if activity._Definition.from_callable(getattr(type(instance), name)) is not None]
+def _name(method: Callable[..., Any]) -> str:
+    name = activity._Definition.must_from_callable(method).name
+    assert name is not None, f"{method} is a dynamic activity"
+    return name
 
 
-async def test_all_activities_register(time_env: WorkflowEnvironment, task_queue: str) -> None:
-    api = client.ApiClient(client.Configuration())
-    instances = [KubernetesActivities(api_client=api), PostgresActivities(dsn_for=lambda ref: ""),
-                 PrometheusActivities(url=None), NotifyActivities(), PolicyActivities(default_path=None)]
-    methods = [method for instance in instances for method in _activities(instance)]
-    try:
-        assert {activity._Definition.must_from_callable(method).name for method in methods} == EXPECTED
+def _names_used(module: ModuleType) -> set[str]:
+    """The `activity_names` constants a module's source refers to (as ``names.X``)."""
+    used = set()
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "names":
+            value = getattr(activity_names, node.attr, None)
+            if isinstance(value, str) and value in activity_names.ALL_ACTIVITIES:
+                used.add(value)
+    return used
+
+
+def _settings(tmp_path: Path) -> WorkerSettings:
+    return WorkerSettings(kubernetes_url="http://127.0.0.1:9", prometheus_url=None,
+                          ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+                          policy_path=str(Path("deploy/policy/zerotouch.yaml").resolve()))
+
+
+async def test_workers_register_every_activity_on_its_queue(time_env: WorkflowEnvironment, task_queue: str,
+                                                            tmp_path: Path) -> None:
+    async with httpx.AsyncClient() as http:
+        built = {queue: activities_for(queue, _settings(tmp_path), http, time_env.client) for queue in ACTIVITY_QUEUES}
+        registered = {queue: [_name(method) for method in methods] for queue, methods in built.items()}
+        everywhere = [name for names in registered.values() for name in names]
+        assert len(everywhere) == len(set(everywhere)), "an activity name is registered twice"
+        # Exactly the names in zerotouch.activity_names, each on the queue workflows send it to.
+        assert {name: queue for queue, names in registered.items() for name in names} == \
+            activity_names.QUEUE_OF_ACTIVITY
         # Worker construction validates the definitions (sync ones need the executor).
         with ThreadPoolExecutor(max_workers=4) as executor:
-            async with Worker(time_env.client, task_queue=task_queue, activities=methods, activity_executor=executor):
-                pass
-    finally:
-        api.close()
+            for queue, methods in built.items():
+                async with Worker(time_env.client, task_queue=f"{task_queue}-{queue}", activities=methods,
+                                  activity_executor=executor):
+                    pass
+
+
+def test_workflows_call_only_registered_activities() -> None:
+    # calls.CALLED is what the incident calls; the source must not use a name it leaves out.
+    assert _names_used(calls) <= calls.CALLED
+    assert _names_used(governor) <= calls.CALLED  # the Governor calls no activity today
+    assert calls.CALLED <= activity_names.ALL_ACTIVITIES
+    # apply_action calls a step's action by name: every action but escalate is an activity it may call.
+    actions = set(get_args(ActionName)) - {ESCALATE}
+    assert actions <= calls.CALLED
+    assert set(PARAMS_OF_ACTION) == set(get_args(ActionName))
+    # The scheduled job workflow calls exactly what its calls module lists, all registered.
+    assert _names_used(scheduled_job_calls) | _names_used(scheduled_job_workflow) <= scheduled_job_calls.CALLED
+    assert scheduled_job_calls.CALLED <= activity_names.ALL_ACTIVITIES
+    # So do the imported CronJobs' run and handover workflows (issue 12).
+    assert _names_used(cronjob_calls) | _names_used(cronjob_workflow) <= cronjob_calls.CALLED
+    assert cronjob_calls.CALLED <= activity_names.ALL_ACTIVITIES
+    # Every activity a worker registers is called by some workflow.
+    assert activity_names.ALL_ACTIVITIES - {
+        activity_names.GET_CONNECTION_USAGE, activity_names.QUERY_PROMQL} == \
+        calls.CALLED | scheduled_job_calls.CALLED | cronjob_calls.CALLED
+
+
+def test_the_old_hand_written_list_is_still_registered() -> None:
+    """The names registered before the constants existed: changing one would strand running workflows."""
+    expected = {
+        "restart_deployment", "scale_deployment", "rollback_deployment", "raise_memory_limit", "evict_pod", "run_job",
+        "get_rollout_status", "get_cluster_usage", "wait_for_rollout", "terminate_idle_connections",
+        "get_connection_usage", "wait_for_promql", "query_promql", "send_notification", "load_policy",
+        "request_grant", "append_incident_record",
+    }
+    added = {"create_scheduled_job", "wait_for_job"}  # ScheduledJobWorkflow (issue 12)
+    added |= {"create_cronjob_job", "suspend_cronjob", "unpause_schedule"}  # imported CronJobs (issue 12)
+    assert expected | added == activity_names.ALL_ACTIVITIES

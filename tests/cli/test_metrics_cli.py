@@ -10,12 +10,12 @@ import sys
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import free_port
+from zerotouch.ports import free_port
 
 
 async def _start(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cli.parser", *args,
+        sys.executable, "-m", "cli", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "OTEL_TRACES_EXPORTER": "none", **(env or {})},
     )
@@ -59,6 +59,7 @@ async def test_worker_and_relay_serve_metrics(dev_env: WorkflowEnvironment) -> N
         text = await _scrape_until(f"http://127.0.0.1:{metrics_port}/metrics", "temporal_worker_start_total", worker)
         assert 'task_queue="zerotouch-observe-metricscli"' in text
         assert 'service_name="zerotouch-worker"' in text
+        assert "# TYPE zerotouch_schedule_runs gauge" in text  # the observe worker watches schedules
         relay_text = await _scrape_until(f"http://127.0.0.1:{relay_port}/metrics", "target_info", relay)
         assert 'service_name="zerotouch-relay"' in relay_text
     finally:

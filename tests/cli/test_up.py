@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
 from tests.support.policies import fast_policy
+from zerotouch.ports import free_port
 
 
 def zerotouch(*args: str, state_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "cli.parser", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True, text=True, timeout=60, env={**os.environ, "ZEROTOUCH_STATE_DIR": str(state_dir)},
     )
     if check and result.returncode != 0:
@@ -32,7 +32,7 @@ class Up:
         self.state_dir = state_dir
         self.log = (state_dir.parent / "up.log").open("ab")
         policy = fast_policy(state_dir.parent / "policy.yaml")
-        command = [sys.executable, "-m", "cli.parser", "up", "--sandbox", "--state-dir", str(state_dir),
+        command = [sys.executable, "-m", "cli", "up", "--sandbox", "--state-dir", str(state_dir),
                    "--policy", str(policy)]
         for name, port in ports.items():
             command += [f"--{name}-port", str(port)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import httpx
 import yaml
 
 from embedded.monitoring import alertmanager_config, binary
-from tests.support.processes import ChildProcess, free_port, wait_http
+from tests.support.processes import ChildProcess, wait_http
+from zerotouch.ports import free_port
 
 
 class Alertmanager:
@@ -109,3 +111,34 @@ def am_alert(alertname: str, *, namespace: str, deployment: str, lasts: float | 
     if lasts is not None:
         alert["endsAt"] = (now + timedelta(seconds=lasts)).isoformat()
     return alert
+
+
+# kube-prometheus' KubeDeploymentReplicasMismatch (kubernetes-mixin), as its Prometheus sends it.
+_REPLICAS_MISMATCH = (
+    '(kube_deployment_spec_replicas{job="kube-state-metrics"} > '
+    'kube_deployment_status_replicas_available{job="kube-state-metrics"}) and '
+    '(changes(kube_deployment_status_replicas_updated{job="kube-state-metrics"}[10m]) == 0)'
+)
+
+
+def kube_alert(namespace: str, deployment: str, *, cluster: str = "prod-eu-west-1") -> dict[str, Any]:
+    """A kube-prometheus alert at its real size: the labels kube-state-metrics and the Prometheus
+    operator put on it, the mixin's three annotations and a generator URL (~1.3 KB in a webhook)."""
+    return {
+        "labels": {
+            "alertname": "KubeDeploymentReplicasMismatch", "cluster": cluster, "container": "kube-state-metrics",
+            "deployment": deployment, "endpoint": "http", "instance": "10.244.3.17:8080",
+            "job": "kube-state-metrics", "namespace": namespace, "pod": "kube-state-metrics-6f8b9c7d5-x2x7q",
+            "prometheus": "monitoring/k8s", "service": "kube-state-metrics", "severity": "warning",
+        },
+        "annotations": {
+            "description": f"Deployment {namespace}/{deployment} has not matched the expected number of replicas "
+                           "for longer than 15 minutes. This indicates that cluster infrastructure is unable to "
+                           "start or restart the necessary components.",
+            "runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubedeploymentreplicasmismatch",
+            "summary": "Deployment has not matched the expected number of replicas.",
+        },
+        "startsAt": datetime.now(UTC).isoformat(),
+        "generatorURL": "http://prometheus-k8s-0:9090/graph?g0.expr="
+                        + urllib.parse.quote_plus(_REPLICAS_MISMATCH) + "&g0.tab=1",
+    }

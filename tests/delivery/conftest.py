@@ -53,12 +53,13 @@ def report(test: str, figures: dict[str, Any]) -> None:
             out.write(line + "\n")
 
 
-async def start_relay(temporal: Temporal, port: int, token_file: Path, log: Path, *extra: str) -> ChildProcess:
+async def start_relay(temporal: Temporal, port: int, token_file: Path, log: Path, *extra: str,
+                      env: dict[str, str] | None = None) -> ChildProcess:
     """`zerotouch relay` as its own process on ``port``, returned once it answers /healthz."""
     relay = await ChildProcess.start(
         zerotouch_command("relay", "--address", temporal.server.address, "--host", "127.0.0.1",
                           "--port", str(port), "--token-file", str(token_file), *extra),
-        log=log, name="relay",
+        log=log, name="relay", env=env,
     )
     try:
         await wait_http(f"http://127.0.0.1:{port}/healthz", relay)

@@ -21,7 +21,8 @@ from tests.delivery.incidents import (
     incident_id,
     wait_for_incidents,
 )
-from tests.support.processes import ChildProcess, free_port
+from tests.support.processes import ChildProcess
+from zerotouch.ports import free_port
 
 ALERTNAMES = 10
 DEPLOYMENTS = 20

@@ -23,7 +23,8 @@ from tests.delivery.conftest import Temporal, report, start_relay
 from tests.delivery.incidents import GROUP_BY, executions, final_states, incident_id, wait_for_incidents
 from tests.delivery.load import FAULT_TARGETS, NAMESPACE, Load
 from tests.support.policies import fast_policy
-from tests.support.processes import ChildProcess, free_port, zerotouch_command
+from tests.support.processes import ChildProcess, zerotouch_command
+from zerotouch.ports import free_port
 
 SOAK_ENV = "ZEROTOUCH_SOAK_SECONDS"
 SOAK_SECONDS = float(os.environ.get(SOAK_ENV, "60"))

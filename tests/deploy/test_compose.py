@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cli.parser import build_parser
+from cli.main import CommandLineParser as build_parser
 from tests.deploy.conftest import REPO
 from zerotouch.names import ALL_QUEUES
 

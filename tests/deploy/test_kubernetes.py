@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cli.parser import build_parser
+from cli.main import CommandLineParser as build_parser
 from tests.deploy.conftest import KUBERNETES, POLICY_FILE, manifests
 from zerotouch.names import ALL_QUEUES, KUBERNETES_QUEUE
 

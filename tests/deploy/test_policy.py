@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, get_args
 
 import pytest
+import yaml
 
-from zerotouch.policy import Policy
+from tests.deploy.conftest import POLICY_FILE
+from zerotouch.action_params import PARAMS_OF_ACTION, ActionName, ScaleDeploymentParams
+from zerotouch.policy import Policy, PolicyError, parse_policy, policy_schema
 from zerotouch.quantities import parse_memory
 from zerotouch.triage import approval_reason, render_promql, triage
 
@@ -158,3 +162,106 @@ def test_verification_placeholders_are_the_only_substitutions(policy: Policy) ->
         if runbook.verify.promql:
             rendered = render_promql(runbook.verify.promql, "shop", "web")
             assert "{namespace}" not in rendered and "{deployment}" not in rendered, runbook.name
+
+
+# --- typed step parameters ---------------------------------------------------------------
+
+
+def _runbook(*steps: dict[str, Any], name: str = "scale-on-overload") -> dict[str, Any]:
+    return {"runbooks": [{"name": name, "match": {"alertname": ["Overload"]}, "steps": list(steps)}],
+            "job_templates": {"log-cleanup": {"image": "busybox:1.36", "args": ["true"]}}}
+
+
+GOOD_STEPS: list[dict[str, Any]] = [
+    {"action": "restart_deployment"},
+    {"action": "scale_deployment", "params": {"factor": 2}},
+    {"action": "scale_deployment", "params": {"replicas": 4}},
+    {"action": "scale_deployment", "params": {"delta": -1}},
+    {"action": "raise_memory_limit", "params": {"factor": 1.5, "container": "web"}},
+    {"action": "raise_memory_limit"},
+    {"action": "rollback_deployment"},
+    {"action": "evict_pod"},
+    {"action": "run_job", "params": {"template": "log-cleanup"}},
+    {"action": "terminate_idle_connections", "params": {"idle_for_seconds": 600, "max_terminate": 200,
+                                                        "database": "shop"}},
+    {"action": "escalate"},
+]
+BAD_STEPS: list[tuple[dict[str, Any], str]] = [
+    ({"action": "scale_deployment", "params": {"factr": 2}}, "params.factr: Extra inputs are not permitted"),
+    ({"action": "scale_deployment", "params": {"factor": "lots"}}, "params.factor: Input should be a valid number"),
+    ({"action": "scale_deployment", "params": {}}, "params: scale_deployment needs exactly one of"),
+    ({"action": "scale_deployment", "params": {"factor": 2, "delta": 1}}, "needs exactly one of"),
+    ({"action": "scale_deployment", "params": {"replicas": -1}}, "params.replicas: Input should be greater"),
+    ({"action": "raise_memory_limit", "params": {"factor": 0.5}}, "params.factor: Input should be greater than 1"),
+    ({"action": "raise_memory_limit", "params": {"cap": "4Gi"}}, "params.cap: Extra inputs are not permitted"),
+    ({"action": "restart_deployment", "params": {"factor": 2}}, "params.factor: Extra inputs are not permitted"),
+    ({"action": "run_job", "params": {}}, "params.template: Field required"),
+    ({"action": "run_job", "params": {"template": "Bad Name"}}, "params.template: String should match pattern"),
+    ({"action": "terminate_idle_connections", "params": {"max_terminate": 5000}},
+     "params.max_terminate: Input should be less than or equal to 500"),
+    ({"action": "terminate_idle_connections", "params": {"idle_seconds": 60}},
+     "params.idle_seconds: Extra inputs are not permitted"),
+    ({"action": "escalate", "params": {"to": "sre"}}, "params.to: Extra inputs are not permitted"),
+]
+
+
+def test_policy_check_names_the_runbook_the_step_and_the_parameter() -> None:
+    data = _runbook({"action": "restart_deployment"}, {"action": "scale_deployment", "params": {"factr": 2}})
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(data, "policy.yaml")
+    assert str(caught.value) == ("policy.yaml: runbook scale-on-overload step 2 (scale_deployment): "
+                                 "params.factr: Extra inputs are not permitted")
+
+
+@pytest.mark.parametrize(("step", "message"), BAD_STEPS, ids=[f"{s['action']}-{m[:30]}" for s, m in BAD_STEPS])
+def test_parameters_that_do_not_fit_the_action_fail_the_check(step: dict[str, Any], message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(_runbook(step), "p.yaml")
+    assert f"p.yaml: runbook scale-on-overload step 1 ({step['action']}): " in str(caught.value)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("step", GOOD_STEPS, ids=[s["action"] for s in GOOD_STEPS])
+def test_each_action_takes_its_parameters(step: dict[str, Any]) -> None:
+    parsed = parse_policy(_runbook(step)).runbooks[0].steps[0]
+    assert isinstance(parsed.typed_params, PARAMS_OF_ACTION[step["action"]])
+    assert parsed.params == step.get("params", {})  # kept as written: workflow histories carry it
+
+
+def test_the_step_keeps_its_mapping_and_offers_the_typed_model(policy: Policy) -> None:
+    lag = triage(policy, _labels("KafkaConsumerLagHigh", {"consumergroup": "c"})).runbook
+    assert lag is not None
+    step = lag.steps[0]
+    assert dict(step.params) == {"factor": 2}
+    assert step.typed_params == ScaleDeploymentParams(factor=2)
+    assert step.model_dump(mode="json")["params"] == {"factor": 2}  # the JSON shape is unchanged
+
+
+def test_every_action_has_one_parameter_model() -> None:
+    assert set(PARAMS_OF_ACTION) == set(get_args(ActionName))
+    for model in PARAMS_OF_ACTION.values():
+        assert model.model_config.get("extra") == "forbid", model
+
+
+def _schema_validator() -> Any:
+    import jsonschema  # a dev dependency (pyproject.toml)
+
+    schema = policy_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_the_shipped_policy_matches_the_schema() -> None:
+    validator = _schema_validator()
+    data = yaml.safe_load(POLICY_FILE.read_text(encoding="utf-8"))
+    assert [error.message for error in validator.iter_errors(data)] == []
+
+
+@pytest.mark.parametrize("step", GOOD_STEPS, ids=[s["action"] for s in GOOD_STEPS])
+def test_the_schema_accepts_each_actions_parameters(step: dict[str, Any]) -> None:
+    assert [error.message for error in _schema_validator().iter_errors(_runbook(step))] == []
+
+
+@pytest.mark.parametrize(("step", "message"), BAD_STEPS, ids=[f"{s['action']}-{m[:30]}" for s, m in BAD_STEPS])
+def test_the_schema_rejects_unknown_or_mistyped_parameters(step: dict[str, Any], message: str) -> None:
+    assert not _schema_validator().is_valid(_runbook(step)), message

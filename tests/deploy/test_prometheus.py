@@ -133,7 +133,8 @@ def test_alertmanager_sends_everything_to_the_relay_with_a_token_file() -> None:
 
 def test_prometheus_evaluates_the_shipped_rules_and_scrapes_the_relay() -> None:
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
-    assert config["rule_files"] == ["rules/zerotouch.rules.yml"]
+    shipped = sorted(path.name for path in (DEPLOY / "prometheus" / "rules").glob("*.rules.yml"))
+    assert sorted(config["rule_files"]) == [f"rules/{name}" for name in shipped]  # every shipped rules file
     targets = {t for job in config["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]}
     assert {"relay:9095", "localhost:9090"} <= targets
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from embedded.devserver import DevServer
-from tests.conftest import free_port
 from tests.governor.support import ask, governor_worker, new_cluster
 from zerotouch.governor_client import ensure_governor, governor_status
 from zerotouch.governor_models import GovernorSettings, GrantRequest
+from zerotouch.ports import free_port
 
 
 def restart(target: str, request_id: str) -> GrantRequest:

@@ -20,7 +20,7 @@ def postgres_server() -> Iterator[Postgres]:
         with running_postgres() as server:
             yield server
     except PostgresUnavailable as missing:
-        pytest.fail(f"{missing}; .ci/run installs PostgreSQL (apt-get install postgresql)")
+        pytest.fail(str(missing))
 
 
 @dataclass

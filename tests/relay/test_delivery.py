@@ -15,7 +15,6 @@ from starters.fire import FireError, fire_alert
 from starters.relay.app import create_app
 from starters.relay.config import RelayConfig
 from starters.relay.deliver import TemporalRejected, TemporalUnavailable, _classify
-from tests.conftest import free_port
 from tests.relay.conftest import (
     AUTH,
     TOKEN,
@@ -31,6 +30,7 @@ from zerotouch.binaries import temporal_cli
 from zerotouch.models import IncidentInput
 from zerotouch.names import SIGNAL_ALERT_FIRED, SIGNAL_ALERT_RESOLVED
 from zerotouch.policy import Policy
+from zerotouch.ports import free_port
 from zerotouch.temporal import data_converter
 
 Relay = Callable[..., Any]

@@ -11,8 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from starters.relay.config import RelayConfig
 from starters.relay.server import RelayServer, serve_relay
-from tests.conftest import free_port
 from tests.relay.conftest import TOKEN
+from zerotouch.ports import free_port
 
 
 def _port_is_free(port: int) -> bool:

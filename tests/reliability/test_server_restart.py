@@ -21,16 +21,16 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from sandbox import SandboxCluster
-from tests.conftest import free_port
 from tests.reliability.cluster import reliability_policy, restart_runbook
 from tests.reliability.history import FiredTimer, fired_timers
-from tests.reliability.processes import TemporalDevServer
 from tests.reliability.workers import in_process_workers
+from tests.support.processes import TemporalDevServer
 from tests.support.receiver import Receiver
 from tests.support.zt import alert, open_incident, wait_for
 from workflows.incident import IncidentWorkflow
 from zerotouch.models import ApproveInput, IncidentStatus
 from zerotouch.names import ALL_QUEUES
+from zerotouch.ports import free_port
 
 OUTAGE_SECONDS = 8.0
 RUNG_IN_OUTAGE = 6  # seconds after detection: falls due while the server is down

@@ -25,8 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 from sandbox import SandboxCluster
 from tests.reliability.cluster import add_deployments, last_seq, reliability_policy
 from tests.reliability.history import retry_causes
-from tests.reliability.processes import KubernetesWorkerProcess
 from tests.reliability.workers import in_process_workers
+from tests.support.processes import KubernetesWorkerProcess
 from tests.support.zt import alert, open_incident
 from zerotouch.models import IncidentStatus
 from zerotouch.names import DATA_QUEUE, OBSERVE_QUEUE, WORKFLOWS_QUEUE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ from sandbox.errors import ApiError
 from sandbox.patch import apply_patch, json_patch, merge_patch
 from sandbox.quantity import parse_quantity
 from sandbox.selectors import parse_field_selector, parse_label_selector
-from sandbox.templates import template_hash
+from sandbox.templates import memory_limit, template_hash
+from zerotouch import quantities
 
 
 def test_label_selectors() -> None:
@@ -77,6 +79,52 @@ def test_quantities() -> None:
     assert parse_quantity("1G") == 10**9
     assert parse_quantity("500m") == 0.5
     assert parse_quantity("junk") is None and parse_quantity(None) is None
+
+
+# The whole Kubernetes quantity grammar, in the one parser zerotouch and the sandbox share.
+VALID_QUANTITIES = [
+    ("0", Decimal(0)), ("256Mi", Decimal(256 * 2**20)), ("1Gi", Decimal(2**30)), ("1.5Ki", Decimal(1536)),
+    ("2Ti", Decimal(2 * 2**40)), ("1Pi", Decimal(2**50)), ("1Ei", Decimal(2**60)),
+    ("100n", Decimal("1e-7")), ("250u", Decimal("0.00025")), ("500m", Decimal("0.5")), ("1k", Decimal(1000)),
+    ("512M", Decimal(512 * 10**6)), ("1G", Decimal(10**9)), ("3T", Decimal(3 * 10**12)), ("1P", Decimal(10**15)),
+    ("1E", Decimal(10**18)),  # exa, not an exponent
+    ("1e3", Decimal(1000)), ("1E3", Decimal(1000)), ("1.5e-3", Decimal("0.0015")), ("2e+2", Decimal(200)),
+    (".5", Decimal("0.5")), ("5.", Decimal(5)), ("+1k", Decimal(1000)), ("-1k", Decimal(-1000)),
+    (" 64Mi ", Decimal(64 * 2**20)), (128, Decimal(128)), (0.25, Decimal("0.25")),
+]
+INVALID_QUANTITIES = ["", "junk", "Mi", "1K", "1ki", "1mi", "1 Gi", "1e", "1e3Mi", "1.2.3", "1Gib", "--1", "1e1.5",
+                      "0x10", "1_000", True]
+
+
+@pytest.mark.parametrize(("text", "value"), VALID_QUANTITIES, ids=[str(t) for t, _ in VALID_QUANTITIES])
+def test_the_kubernetes_quantity_grammar(text: str | int | float, value: Decimal) -> None:
+    assert quantities.parse_quantity(text) == value
+    assert parse_quantity(text) == pytest.approx(float(value))  # the sandbox accepts exactly the same
+
+
+@pytest.mark.parametrize("text", INVALID_QUANTITIES, ids=[repr(t) for t in INVALID_QUANTITIES])
+def test_what_is_not_a_quantity(text: Any) -> None:
+    with pytest.raises(ValueError, match="quantity"):
+        quantities.parse_quantity(text)
+    assert parse_quantity(text) is None  # the sandbox's controller shrugs instead of crashing
+
+
+def test_memory_is_whole_bytes_rounded_up() -> None:
+    assert quantities.parse_memory("256Mi") == 256 * 2**20
+    assert quantities.parse_memory("1e9") == quantities.parse_memory("1G") == 10**9
+    assert quantities.parse_memory("1.5") == 2 and quantities.parse_memory("500m") == 1
+    with pytest.raises(ValueError, match="negative"):
+        quantities.parse_memory("-1Mi")
+    with pytest.raises(ValueError, match="bad memory quantity"):
+        quantities.parse_memory("1K")
+    assert quantities.format_memory(quantities.parse_memory("384Mi")) == "384Mi"
+
+
+def test_the_sandbox_reads_memory_limits_with_the_shared_parser() -> None:
+    template = {"spec": {"containers": [{"name": "a", "resources": {"limits": {"memory": "1e9"}}},
+                                        {"name": "b", "resources": {"limits": {"memory": "512Mi"}}},
+                                        {"name": "c", "resources": {"limits": {"memory": "odd"}}}]}}
+    assert memory_limit(template) == 10**9
 
 
 def _deploy(replicas: int = 1, memory: str = "1Gi", restarted: str | None = None,

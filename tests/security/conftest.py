@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import free_port
 from zerotouch.binaries import temporal_cli
 from zerotouch.codec_keys import CodecKeys, new_key_line, parse_keys
 from zerotouch.names import SEARCH_ATTRIBUTES
+from zerotouch.ports import free_port
 from zerotouch.temporal import data_converter
 
 KEY_LINES = [new_key_line("k-new"), new_key_line("k-old")]

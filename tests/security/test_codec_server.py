@@ -16,12 +16,12 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
-from tests.conftest import free_port
 from tests.security.conftest import KEY_LINES, self_signed_certificate
 from tests.support.processes import ChildProcess, zerotouch_command
 from zerotouch.codec import METADATA_KEY_ID, EncryptionCodec
 from zerotouch.codec_keys import CodecKeys, new_key_line, parse_keys
 from zerotouch.codec_server import CodecServer, CodecServerConfig, CodecServerConfigError, create_codec_app
+from zerotouch.ports import free_port
 
 TOKEN = "codec-token-" + "7" * 24
 AUTH = {"Authorization": f"Bearer {TOKEN}", "X-Namespace": "default"}

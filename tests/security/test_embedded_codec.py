@@ -13,8 +13,8 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
 
 from tests.cli.test_up import Up, zerotouch
-from tests.conftest import free_port
 from zerotouch.codec_keys import read_keys_file
+from zerotouch.ports import free_port
 
 
 async def test_up_generates_a_key_and_its_histories_are_encrypted(tmp_path: Path) -> None:

@@ -40,13 +40,12 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.names import queue_for
     from zerotouch.policy import Policy
 
-# Errors that retrying cannot fix (the activity marks them so too): the incident escalates.
-
 ACTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=6,
+    # Errors retrying cannot fix (activities raise them non-retryable too): the incident escalates.
     non_retryable_error_types=list(NON_RETRYABLE),
 )
 

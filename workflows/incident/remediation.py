@@ -16,6 +16,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from zerotouch import activity_names as names
+    from zerotouch.action_params import RunJobParams, ScaleDeploymentParams
     from zerotouch.governor_models import GrantDecision, GrantRequest, OutcomeReport
     from zerotouch.governor_policy import requested_replicas
     from zerotouch.models import ActionRecord, ActionRequest, PromQLCheck, PromQLResult, RolloutCheck, RolloutStatus
@@ -34,7 +36,8 @@ from workflows.incident.grant import GrantConversation, Granted, NeedsApproval, 
 from workflows.incident.state import Answer, Incident
 
 # Actions whose effect shows in the deployment's rollout, so rollout health verifies them.
-_DEPLOYMENT_ACTIONS = {"restart_deployment", "scale_deployment", "rollback_deployment", "raise_memory_limit"}
+_DEPLOYMENT_ACTIONS = {names.RESTART_DEPLOYMENT, names.SCALE_DEPLOYMENT, names.ROLLBACK_DEPLOYMENT,
+                       names.RAISE_MEMORY_LIMIT}
 
 
 class AttemptOutcome(enum.Enum):
@@ -155,12 +158,13 @@ class Remediation:
         triage = self._triage
         local = approval_reason(self._policy, step)
         current = desired = nodes = None
-        if step.action == "scale_deployment" and triage.namespace and triage.deployment:
+        scale = step.typed_params
+        if isinstance(scale, ScaleDeploymentParams) and triage.namespace and triage.deployment:
             rollout = await calls.get_rollout_status(
                 RolloutCheck(namespace=triage.namespace, deployment=triage.deployment), self._cluster
             )
             current = rollout.desired
-            desired = requested_replicas(current, step.params)
+            desired = requested_replicas(current, scale)
             if self._policy.budget is not None:
                 nodes = (await calls.get_cluster_usage(self._cluster)).nodes
         return GrantRequest(
@@ -188,11 +192,13 @@ class Remediation:
     def _request(self, step: Step, key: str, granted_replicas: int | None) -> ActionRequest:
         triage = self._triage
         template: dict[str, Any] | None = None
+        # The step's parameters as written: ActionRequest keeps them as a plain mapping in history.
         params = dict(step.params)
-        if step.action == "scale_deployment" and granted_replicas is not None:
-            params = {"replicas": granted_replicas}
-        if step.action == "run_job":
-            template = self._policy.job_templates[str(step.params["template"])].model_dump(mode="json")
+        typed = step.typed_params
+        if isinstance(typed, ScaleDeploymentParams) and granted_replicas is not None:
+            params = ScaleDeploymentParams(replicas=granted_replicas).model_dump(exclude_none=True)
+        if isinstance(typed, RunJobParams):
+            template = self._policy.job_templates[typed.template].model_dump(mode="json")
         return ActionRequest(
             action=step.action,
             namespace=triage.namespace or "",

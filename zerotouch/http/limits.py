@@ -37,12 +37,21 @@ def _too_large(limit: int) -> HTTPException:
 
 
 async def read_body(request: Request, *, limit: int, timeout: float) -> bytes:
+    """`receive_body` as immutable ``bytes`` (one copy of the body)."""
+    return bytes(await receive_body(request, limit=limit, timeout=timeout))
+
+
+async def receive_body(request: Request, *, limit: int, timeout: float) -> bytearray:
     """The body, at most ``limit`` bytes, received within ``timeout`` seconds.
 
     A declared Content-Length over the limit is refused before a byte is read. A
     chunked body is counted while it streams and never held beyond ``limit``; once
     over, up to another ``limit`` bytes are read and dropped so that the client,
     which is still sending, receives the 413 instead of a connection reset.
+
+    The chunks are appended to one buffer, which is returned as it is: a body of
+    several MiB is held once, not once more as ``bytes`` (pydantic's and the stdlib's
+    JSON parsers read a ``bytearray`` directly).
     """
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -74,4 +83,4 @@ async def read_body(request: Request, *, limit: int, timeout: float) -> bytes:
                             headers=_CLOSE) from None
     if received > limit:
         raise _too_large(limit)
-    return bytes(body)
+    return body

@@ -1,0 +1,59 @@
+"""The name of every activity, and the task queue it runs on: one definition for both sides.
+
+Activities register under these names (`@activity.defn(name=...)`) and workflows call them
+by these names (workflows may not import the activities), so a typo fails at import time
+instead of leaving an activity task that no worker ever picks up.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from zerotouch.names import DATA_QUEUE, KUBERNETES_QUEUE, OBSERVE_QUEUE
+
+# --- zerotouch-kubernetes: remediations and rollout checks -----------------------------
+RESTART_DEPLOYMENT: Final = "restart_deployment"
+SCALE_DEPLOYMENT: Final = "scale_deployment"
+ROLLBACK_DEPLOYMENT: Final = "rollback_deployment"
+RAISE_MEMORY_LIMIT: Final = "raise_memory_limit"
+EVICT_POD: Final = "evict_pod"
+RUN_JOB: Final = "run_job"
+GET_ROLLOUT_STATUS: Final = "get_rollout_status"
+GET_CLUSTER_USAGE: Final = "get_cluster_usage"
+WAIT_FOR_ROLLOUT: Final = "wait_for_rollout"
+# scheduled jobs (workflows/scheduled_job)
+CREATE_SCHEDULED_JOB: Final = "create_scheduled_job"
+WAIT_FOR_JOB: Final = "wait_for_job"
+# imported CronJobs (workflows/cronjob_run)
+CREATE_CRONJOB_JOB: Final = "create_cronjob_job"
+SUSPEND_CRONJOB: Final = "suspend_cronjob"
+
+# --- zerotouch-data: databases -----------------------------------------------------------
+TERMINATE_IDLE_CONNECTIONS: Final = "terminate_idle_connections"
+GET_CONNECTION_USAGE: Final = "get_connection_usage"
+
+# --- zerotouch-observe: metrics, notifications, policy, Governor, ledger -----------------
+QUERY_PROMQL: Final = "query_promql"
+WAIT_FOR_PROMQL: Final = "wait_for_promql"
+SEND_NOTIFICATION: Final = "send_notification"
+LOAD_POLICY: Final = "load_policy"
+REQUEST_GRANT: Final = "request_grant"
+APPEND_INCIDENT_RECORD: Final = "append_incident_record"
+UNPAUSE_SCHEDULE: Final = "unpause_schedule"  # the CronJob handover (workflows/cronjob_run)
+
+QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
+    **dict.fromkeys((RESTART_DEPLOYMENT, SCALE_DEPLOYMENT, ROLLBACK_DEPLOYMENT, RAISE_MEMORY_LIMIT, EVICT_POD,
+                     RUN_JOB, GET_ROLLOUT_STATUS, GET_CLUSTER_USAGE, WAIT_FOR_ROLLOUT, CREATE_SCHEDULED_JOB,
+                     WAIT_FOR_JOB, CREATE_CRONJOB_JOB, SUSPEND_CRONJOB), KUBERNETES_QUEUE),
+    **dict.fromkeys((TERMINATE_IDLE_CONNECTIONS, GET_CONNECTION_USAGE), DATA_QUEUE),
+    **dict.fromkeys((QUERY_PROMQL, WAIT_FOR_PROMQL, SEND_NOTIFICATION, LOAD_POLICY, REQUEST_GRANT,
+                     APPEND_INCIDENT_RECORD, UNPAUSE_SCHEDULE), OBSERVE_QUEUE),
+}
+"""Every activity name, with the (unscoped) task queue whose workers register it."""
+
+ALL_ACTIVITIES: Final = frozenset(QUEUE_OF_ACTIVITY)
+
+
+def queue_of(name: str) -> str:
+    """The base task queue of an activity; KeyError for a name no worker registers."""
+    return QUEUE_OF_ACTIVITY[name]
