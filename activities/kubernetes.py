@@ -230,8 +230,7 @@ class KubernetesActivities:
                 detail = f"API unreachable, will look again: {error}"
             activity.heartbeat(detail)
             if time.monotonic() > deadline:
-                raise ApplicationError(f"{what} did not finish within {wait.timeout_seconds:g}s ({detail})",
-                                       type="JobTimeout", non_retryable=True)
+                raise fail(f"{what} did not finish within {wait.timeout_seconds:g}s ({detail})", errors.JOB_TIMEOUT)
             if activity.is_cancelled():
                 raise CancelledError(f"{what}: wait cancelled")
             time.sleep(wait.poll_seconds)

@@ -23,6 +23,7 @@ INVALID: Final = "Invalid"
 INVALID_QUERY: Final = "InvalidQuery"
 MISSING_SECRET: Final = "MissingSecret"  # noqa: S105 (an error type, not a secret)
 UNKNOWN_CHANNEL: Final = "UnknownChannel"
+JOB_TIMEOUT: Final = "JobTimeout"  # a scheduled Job did not finish in time: waiting longer is the schedule's call
 
 NON_RETRYABLE: Final[tuple[str, ...]] = (
     INVALID_TARGET,
@@ -37,6 +38,7 @@ NON_RETRYABLE: Final[tuple[str, ...]] = (
     INVALID_QUERY,
     MISSING_SECRET,
     UNKNOWN_CHANNEL,
+    JOB_TIMEOUT,
 )
 
 # --- retryable: the next attempt may succeed ----------------------------------------------

@@ -48,7 +48,7 @@ async def test_apply_is_idempotent_and_corrects_drift(dev_env: WorkflowEnvironme
     deletes = await eventually(lambda: _deletes(client, remaining, scope), what="hourly listed as managed")
     assert [(c.kind, c.name) for c in deletes] == [("delete", "hourly")]
     assert [c.kind for c in await schedules.apply(client, remaining, scope)] == ["delete"]
-    assert await schedules._describe(client, schedule_id("hourly", scope)) is None
+    assert await schedules.describe(client, schedule_id("hourly", scope)) is None
     # ... and a schedule zerotouch does not manage is never touched.
     description = await handle.describe()
     assert (await description.memo())[MEMO_KEY] == {"managed": True, "cluster": scope, "name": "nightly"}
@@ -75,7 +75,7 @@ async def test_schedules_made_by_hand_are_left_alone(dev_env: WorkflowEnvironmen
         # Its "mine" is deleted once listed; "foreign" stays.
         await eventually(lambda: _listed(client, schedule_id("mine", scope)), what="mine listed")
         assert [(c.kind, c.name) for c in await schedules.apply(client, [], scope)] == [("delete", "mine")]
-        assert await schedules._describe(client, foreign) is not None
+        assert await schedules.describe(client, foreign) is not None
     finally:
         await client.get_schedule_handle(foreign).delete()
 

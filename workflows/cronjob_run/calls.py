@@ -19,7 +19,7 @@ RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=6,
-    non_retryable_error_types=[*NON_RETRYABLE, "JobTimeout"],
+    non_retryable_error_types=list(NON_RETRYABLE),  # includes JobTimeout
 )
 
 # tests/activities/test_registration.py checks the workers register each on the queue it is sent to.
