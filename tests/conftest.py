@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -33,9 +34,9 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
-@pytest_asyncio.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server: timers of hours fire in seconds."""
+@contextlib.asynccontextmanager
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server of its own, with zerotouch's search attributes, stopped even on failure."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server(),
         data_converter=data_converter(),
@@ -54,6 +55,18 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server: timers of hours fire in seconds.
+
+    One per test module, not per session: the server skips time only while nothing is in flight,
+    so a workflow task one module leaves behind would make every later module's sleeps wait in
+    real time. Tests that sleep many times on it (the Governor storms) start their own.
+    """
+    async with time_skipping_env() as env:
+        yield env
 
 
 @pytest.fixture
