@@ -10,19 +10,16 @@ to start next to a Job the CronJob is running (Forbid-like; retried until that o
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from datetime import UTC
-from typing import Any
 
 from kubernetes.client import ApiClient, BatchV1Api
-from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.keepalive import keeps_alive
-from activities.kubernetes_actions import ACTION_KEY, JOB_TTL_SECONDS, SCHEDULE_LABEL, SCHEDULED_TIME, Obj, api_error
+from activities.kube_api import DEFAULT_REQUEST_TIMEOUT, KubeCaller, Timeout
+from activities.kubernetes_actions import ACTION_KEY, JOB_TTL_SECONDS, SCHEDULE_LABEL, SCHEDULED_TIME, Obj
 from zerotouch import activity_errors as errors
 from zerotouch import activity_names as names
 from zerotouch.cronjobs import (
@@ -73,17 +70,9 @@ def cronjob_job_manifest(cronjob: Obj, request: CronJobRunRequest) -> Obj:
 class CronJobActivities:
     """CronJob reads and writes through the official client (sync: run on a thread pool)."""
 
-    def __init__(self, *, api_client: ApiClient, request_timeout: tuple[float, float] = (5.0, 30.0)) -> None:
+    def __init__(self, *, api_client: ApiClient, request_timeout: Timeout = DEFAULT_REQUEST_TIMEOUT) -> None:
         self._batch = BatchV1Api(api_client)
-        self._timeout = request_timeout
-
-    def _call(self, method: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Obj:
-        try:
-            response = method(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
-        except ApiException as error:
-            raise api_error(error, what) from None
-        data = response.data
-        return json.loads(data) if data else {}
+        self._call = KubeCaller(request_timeout)
 
     def _cronjob(self, namespace: str, name: str) -> Obj:
         return self._call(self._batch.read_namespaced_cron_job, name, namespace, what=f"cronjob {namespace}/{name}")

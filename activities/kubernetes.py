@@ -8,23 +8,20 @@ and a concurrent change yields a 409 that the next attempt re-reads.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from kubernetes.client import ApiClient, AppsV1Api, BatchV1Api, CoreV1Api
-from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 from urllib3.exceptions import HTTPError
 
 from activities.keepalive import keeps_alive
+from activities.kube_api import DEFAULT_REQUEST_TIMEOUT, KubeCaller, Timeout
 from activities.kubernetes_actions import (
     Obj,
     Plan,
-    api_error,
     fail,
     job_finished,
     job_manifest,
@@ -59,20 +56,11 @@ TRANSIENT_TYPES = (errors.CONFLICT, errors.TOO_MANY_REQUESTS, errors.API_UNAVAIL
 class KubernetesActivities:
     """Deployment remediations and rollout checks through the official client (sync: run on a thread pool)."""
 
-    def __init__(self, *, api_client: ApiClient, request_timeout: tuple[float, float] = (5.0, 30.0)) -> None:
+    def __init__(self, *, api_client: ApiClient, request_timeout: Timeout = DEFAULT_REQUEST_TIMEOUT) -> None:
         self._apps = AppsV1Api(api_client)
         self._core = CoreV1Api(api_client)
         self._batch = BatchV1Api(api_client)
-        self._timeout = request_timeout
-
-    def _call(self, method: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Obj:
-        """One API call, answered as plain JSON; API errors mapped to retryable or not."""
-        try:
-            response = method(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
-        except ApiException as error:
-            raise api_error(error, what) from None
-        data = response.data
-        return json.loads(data) if data else {}
+        self._call = KubeCaller(request_timeout)
 
     def _read(self, namespace: str, name: str) -> Obj:
         return self._call(self._apps.read_namespaced_deployment, name, namespace,

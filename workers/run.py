@@ -25,6 +25,7 @@ from activities.notify import NotifyActivities
 from activities.policy import PolicyActivities
 from activities.postgres import PostgresActivities
 from activities.prometheus import PrometheusActivities
+from activities.workloads import WorkloadActivities
 from workers.clients import kubernetes_api_client, postgres_dsn_for
 from workflows.cronjob_run import CronJobHandoverWorkflow, CronJobRunWorkflow
 from workflows.governor import GovernorWorkflow
@@ -79,7 +80,8 @@ def activities_for(
     if queue == KUBERNETES_QUEUE:
         api_client = kubernetes_api_client(settings)
         return [*_methods(KubernetesActivities(api_client=api_client)),
-                *_methods(CronJobActivities(api_client=api_client))]
+                *_methods(CronJobActivities(api_client=api_client)),
+                *_methods(WorkloadActivities(api_client=api_client))]
     if queue == DATA_QUEUE:
         return _methods(PostgresActivities(dsn_for=postgres_dsn_for))
     if queue == OBSERVE_QUEUE:

@@ -21,6 +21,7 @@ RUN_JOB: Final = "run_job"
 GET_ROLLOUT_STATUS: Final = "get_rollout_status"
 GET_CLUSTER_USAGE: Final = "get_cluster_usage"
 WAIT_FOR_ROLLOUT: Final = "wait_for_rollout"
+RESOLVE_WORKLOAD: Final = "resolve_workload"  # owner references (activities/workloads)
 # scheduled jobs (workflows/scheduled_job)
 CREATE_SCHEDULED_JOB: Final = "create_scheduled_job"
 WAIT_FOR_JOB: Final = "wait_for_job"
@@ -44,7 +45,7 @@ UNPAUSE_SCHEDULE: Final = "unpause_schedule"  # the CronJob handover (workflows/
 QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
     **dict.fromkeys((RESTART_DEPLOYMENT, SCALE_DEPLOYMENT, ROLLBACK_DEPLOYMENT, RAISE_MEMORY_LIMIT, EVICT_POD,
                      RUN_JOB, GET_ROLLOUT_STATUS, GET_CLUSTER_USAGE, WAIT_FOR_ROLLOUT, CREATE_SCHEDULED_JOB,
-                     WAIT_FOR_JOB, CREATE_CRONJOB_JOB, SUSPEND_CRONJOB), KUBERNETES_QUEUE),
+                     WAIT_FOR_JOB, CREATE_CRONJOB_JOB, SUSPEND_CRONJOB, RESOLVE_WORKLOAD), KUBERNETES_QUEUE),
     **dict.fromkeys((TERMINATE_IDLE_CONNECTIONS, GET_CONNECTION_USAGE), DATA_QUEUE),
     **dict.fromkeys((QUERY_PROMQL, WAIT_FOR_PROMQL, SEND_NOTIFICATION, LOAD_POLICY, REQUEST_GRANT,
                      APPEND_INCIDENT_RECORD, UNPAUSE_SCHEDULE), OBSERVE_QUEUE),

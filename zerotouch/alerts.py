@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zerotouch.names import INCIDENT_ID_PREFIX
+from zerotouch.workloads import workload_key
 
 MAX_LABELS = 64
 MAX_LABEL_NAME = 128
@@ -117,6 +118,14 @@ def to_event(alert: WebhookAlert, received_at: datetime | None = None) -> AlertE
 
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+WORKLOAD_GROUP = "workload"  # a derived grouping label (`zerotouch.workloads.workload_key`)
+
+
+def group_value(labels: dict[str, str], name: str) -> str:
+    """One grouping label's value; ``workload`` is derived, so pods of one Deployment share it."""
+    if name == WORKLOAD_GROUP and name not in labels:
+        return workload_key(labels)
+    return labels.get(name, "")
 
 
 def incident_id_for(event: AlertEvent, group_by: list[str], cluster: str = "") -> str:
@@ -129,7 +138,7 @@ def incident_id_for(event: AlertEvent, group_by: list[str], cluster: str = "") -
     incidents, each on its own cluster's task queue.
     """
     if group_by:
-        values = [event.labels.get(name, "") for name in group_by]
+        values = [group_value(event.labels, name) for name in group_by]
         key = "\x00".join(f"{n}={v}" for n, v in zip(group_by, values, strict=True))
         readable = "-".join(v for v in values if v)
     else:

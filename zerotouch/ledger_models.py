@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from zerotouch.models import IncidentStatus, TimelineEntry
-from zerotouch.policy import Severity
+from zerotouch.runbooks import Severity
 
 Outcome = Literal["resolved", "escalated", "aborted", "closed", "taken_over"]
 GENESIS_HASH = "0" * 64

@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 
 from zerotouch.action_params import ActionName, ActionParams, parse_params
 from zerotouch.alerts import AlertEvent
-from zerotouch.policy import Channel, Policy, Severity
+from zerotouch.policy import Channel, Policy
+from zerotouch.runbooks import Severity
 
 IncidentState = Literal[
     "open",

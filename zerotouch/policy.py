@@ -6,33 +6,34 @@ with an error naming the file, the path inside it and what is wrong.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
-    GetJsonSchemaHandler,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError
 
-from zerotouch.action_params import PARAMS_OF_ACTION, ActionName, ActionParams, describe, parse_params
+from zerotouch.action_params import PARAMS_OF_ACTION
+from zerotouch.alert_sources import AlertSources
 from zerotouch.durations import Duration
 from zerotouch.quantities import parse_memory
+from zerotouch.runbooks import (
+    ACTION_PARAMS_ERROR,
+    Matcher,
+    PolicyModel,
+    Runbook,
+    Severity,
+    Step,
+)
 from zerotouch.schedules import SCHEDULED_JOB_WORKFLOW, ScheduleDeclaration
 
 Mode = Literal["observe", "approve-all", "auto"]
 Risk = Literal["auto", "approval", "never"]
-Severity = Literal["P0", "P1", "P2", "P3", "P4"]
 SEVERITIES: tuple[Severity, ...] = ("P0", "P1", "P2", "P3", "P4")
 
 # The classes the seeds exclude from zero-touch: they need a human unless pre-approved.
@@ -50,121 +51,7 @@ DEFAULT_RISK: dict[str, Risk] = {
 }
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class Matcher(_Model):
-    """Which alerts a rule applies to: all given conditions must hold."""
-
-    alertname: list[str] = Field(default_factory=list, description="any of these alert names")
-    labels: dict[str, str] = Field(default_factory=dict, description="label equality")
-    labels_regex: dict[str, str] = Field(default_factory=dict, description="label full-match regex")
-
-    @field_validator("alertname", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("labels_regex")
-    @classmethod
-    def _compiles(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, pattern in value.items():
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"regex for {name!r} does not compile: {error}") from error
-        return value
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        if self.alertname and labels.get("alertname") not in self.alertname:
-            return False
-        if any(labels.get(name) != value for name, value in self.labels.items()):
-            return False
-        return all(re.fullmatch(p, labels.get(n, "")) for n, p in self.labels_regex.items())
-
-
-class Target(_Model):
-    """Where a runbook acts: fixed names, or names read from alert labels."""
-
-    namespace: str | None = None
-    namespace_label: str = "namespace"
-    deployment: str | None = None
-    deployment_label: str = "deployment"
-    pod_label: str = "pod"
-
-
-class Step(_Model):
-    """One remediation action with bounded parameters.
-
-    ``params`` stays the mapping the file gave (workflow histories carry it as such); it is
-    validated against the action's model in `zerotouch.action_params`, and `typed_params`
-    returns that model.
-    """
-
-    action: ActionName
-    params: dict[str, float | int | str] = Field(default_factory=dict)
-    risk_class: str | None = Field(default=None, description="e.g. credential_rotation; decides the risk")
-    approval: bool = Field(default=False, description="always ask a human before this step")
-
-    @field_validator("params")
-    @classmethod
-    def _fit_the_action(cls, value: dict[str, float | int | str], info: ValidationInfo) -> dict[str, float | int | str]:
-        action = info.data.get("action")
-        if action is None:  # the action itself is wrong: that error is enough
-            return value
-        try:
-            parse_params(action, value)
-        except ValidationError as error:
-            raise PydanticCustomError(ACTION_PARAMS_ERROR, "{problems}", {"problems": describe(error)}) from None
-        return value
-
-    @property
-    def typed_params(self) -> ActionParams:
-        """The parameters as the action's model (e.g. `ScaleDeploymentParams`)."""
-        return parse_params(self.action, self.params)
-
-    @classmethod
-    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        # Each action's params must match that action's model: one if/then per action.
-        schema = handler(core_schema)
-        target = handler.resolve_ref_schema(schema)
-        target["allOf"] = [
-            {
-                "if": {"properties": {"action": {"const": action}}, "required": ["action"]},
-                "then": {"properties": {"params": handler(model.__pydantic_core_schema__)}},
-            }
-            for action, model in PARAMS_OF_ACTION.items()
-        ]
-        return schema
-
-
-ACTION_PARAMS_ERROR = "action_params"
-
-
-class Verification(_Model):
-    """How recovery is proven after an action."""
-
-    rollout: bool = Field(default=True, description="all desired replicas available")
-    promql: str | None = Field(default=None, description="expression that must return a non-empty result")
-    hold_for: Duration = Field(default=timedelta(seconds=10), description="healthy for this long")
-    timeout: Duration = Field(default=timedelta(minutes=3))
-
-
-class Runbook(_Model):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    description: str = ""
-    match: Matcher
-    target: Target = Field(default_factory=Target)
-    steps: list[Step] = Field(min_length=1)
-    verify: Verification = Field(default_factory=Verification)
-    retry_cooldown: Duration = Field(default=timedelta(minutes=1), description="wait between attempts")
-    max_attempts: int = Field(default=2, ge=1, le=10)
-    confidence: float = Field(default=0.9, ge=0.0, le=1.0)
-    severity: Severity | None = None
-
-
-class SeverityRule(_Model):
+class SeverityRule(PolicyModel):
     match: Matcher
     severity: Severity
 
@@ -174,14 +61,14 @@ _DEFAULT_SEVERITY_MAP: dict[str, Severity] = {
 }
 
 
-class SeverityPolicy(_Model):
+class SeverityPolicy(PolicyModel):
     label: str = "severity"
     map: dict[str, Severity] = Field(default_factory=lambda: dict(_DEFAULT_SEVERITY_MAP))
     default: Severity = "P3"
     rules: list[SeverityRule] = Field(default_factory=list, description="first match wins, before the label")
 
 
-class Rung(_Model):
+class Rung(PolicyModel):
     """One step of an escalation ladder."""
 
     after: Duration = timedelta(0)
@@ -192,7 +79,7 @@ class Rung(_Model):
     )
 
 
-class Channel(_Model):
+class Channel(PolicyModel):
     type: Literal["webhook", "slack", "pagerduty", "dashboard"]
     url: str | None = None
     url_env: str | None = Field(default=None, description="read the URL from this variable (keeps secrets out)")
@@ -205,7 +92,7 @@ class Channel(_Model):
         return self
 
 
-class Approvers(_Model):
+class Approvers(PolicyModel):
     names: list[str] = Field(default_factory=list)
     groups: dict[str, list[str]] = Field(default_factory=dict)
 
@@ -213,7 +100,7 @@ class Approvers(_Model):
         return name in self.names or any(name in members for members in self.groups.values())
 
 
-class Guardrails(_Model):
+class Guardrails(PolicyModel):
     """Limits the Governor holds across all incidents of a cluster."""
 
     target_cooldown: Duration = timedelta(minutes=5)
@@ -235,7 +122,7 @@ class Guardrails(_Model):
         return value
 
 
-class EscalateWhen(_Model):
+class EscalateWhen(PolicyModel):
     """The seeds' mandatory escalation conditions beyond failed recovery and low confidence."""
 
     data_consistency_actions: list[str] = Field(
@@ -251,7 +138,7 @@ class EscalateWhen(_Model):
     )
 
 
-class Budget(_Model):
+class Budget(PolicyModel):
     """Projected monthly cost = nodes x cost_per_node + replicas x cost_per_replica."""
 
     monthly: float = Field(gt=0, description="monthly budget, e.g. 15 (EUR)")
@@ -261,14 +148,14 @@ class Budget(_Model):
     block_at: float = Field(default=1.0, gt=0, description="refuse scale-ups from this fraction on")
 
 
-class Trust(_Model):
+class Trust(PolicyModel):
     """The prior of every runbook's record: a new runbook starts at successes/(successes+failures)."""
 
     prior_successes: float = Field(default=8.0, gt=0)
     prior_failures: float = Field(default=1.0, gt=0)
 
 
-class JobTemplate(_Model):
+class JobTemplate(PolicyModel):
     image: str
     args: list[str] = Field(default_factory=list, description="container args; never run through a shell")
     active_deadline: Duration = timedelta(minutes=10)
@@ -281,15 +168,17 @@ _DEFAULT_USER_IMPACT: dict[Severity, str] = {
 }
 
 
-class Policy(_Model):
+class Policy(PolicyModel):
     """The whole policy file."""
 
     version: Literal[1] = 1
     mode: Mode = "auto"
     group_by: list[str] = Field(
-        default_factory=lambda: ["alertname", "namespace", "deployment"],
-        description="labels that make one incident; empty = one incident per alert fingerprint",
+        default_factory=lambda: ["alertname", "namespace", "workload"],
+        description="labels that make one incident; empty = one incident per alert fingerprint. `workload` is "
+                    "derived: the workload the alert names, or the owner its pod's name points to",
     )
+    alerts: AlertSources = Field(default_factory=AlertSources)
     resolution_cooldown: Duration = Field(default=timedelta(minutes=10))
     confidence_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     severity: SeverityPolicy = Field(default_factory=SeverityPolicy)

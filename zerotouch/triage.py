@@ -10,8 +10,10 @@ from pydantic import BaseModel
 
 from zerotouch.k8s_names import InvalidName, require_namespace, require_object_name
 from zerotouch.models import ActionBounds
-from zerotouch.policy import Policy, Runbook, Severity, Step
+from zerotouch.policy import Policy
 from zerotouch.quantities import parse_memory
+from zerotouch.runbooks import Runbook, Severity, Step
+from zerotouch.workloads import WorkloadRef
 
 
 class Triage(BaseModel):
@@ -23,6 +25,9 @@ class Triage(BaseModel):
     pod: str | None = None
     target_error: str | None = None
     service: str = ""
+    # The alert's labels without an exporter's scrape labels, naming the resolved workload: what the
+    # mandatory escalations read (a crash-looping pod of `auth` is about auth, not kube-state-metrics).
+    subject_labels: dict[str, str] = {}
 
     @property
     def target(self) -> str:
@@ -50,16 +55,50 @@ def severity_of(policy: Policy, labels: dict[str, str], runbook: Runbook | None)
     return policy.severity.default
 
 
-def triage(policy: Policy, labels: dict[str, str]) -> Triage:
-    """Severity, runbook, confidence and a validated target for one alert's labels."""
+def _uses_workload(runbook: Runbook, labels: dict[str, str]) -> bool:
+    """Whether the runbook's Deployment comes from owner resolution (the alert names a pod, not it)."""
+    target = runbook.target
+    return target.deployment is None and target.deployment_label == "deployment" and "deployment" not in labels
+
+
+def _workload_problem(runbook: Runbook, workload: WorkloadRef) -> str | None:
+    if not workload.found:
+        return f"no workload to act on: {workload.describe()}"
+    if workload.kind == "Pod":
+        return f"{workload.describe()} has no owner: runbook {runbook.name} never acts on a bare pod"
+    if workload.kind != "Deployment":
+        return f"runbook {runbook.name} acts on Deployments, and {workload.describe()}"
+    return None
+
+
+def subject_labels(policy: Policy, labels: dict[str, str], workload: WorkloadRef | None) -> dict[str, str]:
+    """The labels an incident is about: no exporter scrape labels, plus the resolved workload's name."""
+    subject = policy.alerts.application_labels(labels)
+    if workload is not None and workload.found and workload.kind is not None:
+        subject.setdefault(workload.kind.lower(), workload.name)
+    return subject
+
+
+def triage(policy: Policy, labels: dict[str, str], workload: WorkloadRef | None = None) -> Triage:
+    """Severity, runbook, confidence and a validated target for one alert's labels.
+
+    ``workload`` is what owner resolution found for an alert that names a pod rather than its
+    Deployment (`zerotouch.workloads`); alerts that name the Deployment need none.
+    """
     runbook = match_runbook(policy, labels)
-    result = Triage(severity=severity_of(policy, labels, runbook), runbook=runbook)
+    subject = subject_labels(policy, labels, workload)
+    result = Triage(severity=severity_of(policy, labels, runbook), runbook=runbook, subject_labels=subject)
+    named = workload.name if workload is not None and workload.found else ""
     if runbook is None:
-        result.service = labels.get("service") or labels.get("deployment") or labels.get("job", "")
+        result.service = subject.get("service") or named or subject.get("deployment") or subject.get("job", "")
         return result
     target = runbook.target
     namespace = target.namespace or labels.get(target.namespace_label)
     deployment = target.deployment or labels.get(target.deployment_label)
+    if workload is not None and _uses_workload(runbook, labels):
+        result.target_error = _workload_problem(runbook, workload)
+        deployment = workload.name if result.target_error is None else None
+        namespace = namespace or workload.namespace or None
     pod = labels.get(target.pod_label)
     try:
         # Labels are untrusted: a bad name must never reach an API call.
@@ -74,7 +113,7 @@ def triage(policy: Policy, labels: dict[str, str]) -> Triage:
             f"runbook {runbook.name} needs labels {target.namespace_label!r} and {target.deployment_label!r}"
         )
     result.confidence = runbook.confidence
-    result.service = labels.get("service") or result.target
+    result.service = subject.get("service") or result.target
     return result
 
 
@@ -118,7 +157,10 @@ _SERVICE_LABELS = ("service", "app", "deployment", "namespace")
 
 
 def mandatory_escalation(policy: Policy, labels: dict[str, str], step: Step) -> str | None:
-    """The seeds' conditions that stop automation whatever the runbook says, or None."""
+    """The seeds' conditions that stop automation whatever the runbook says, or None.
+
+    ``labels`` are the incident's `subject_labels`: the resolved workload counts, the exporter's name does not.
+    """
     conditions = policy.escalate_when
     for name, wanted in conditions.security_labels.items():
         value = labels.get(name)

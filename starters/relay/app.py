@@ -39,6 +39,7 @@ class Accepted(BaseModel):
 
     accepted: int = Field(description="alerts in the payload, all handed to Temporal")
     incidents: list[str] = Field(description="incident (workflow) IDs that received an alert")
+    heartbeats: int = Field(default=0, description="always-firing alerts (Watchdog) accepted without an incident")
 
 
 class Problem(BaseModel):
@@ -148,7 +149,7 @@ def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | No
                  ", ".join(delivery.incidents[:20]))
         # Serialised here rather than by FastAPI's response_model pass, which would validate the
         # model again and walk it through jsonable_encoder on every webhook.
-        accepted = Accepted(accepted=delivery.accepted, incidents=delivery.incidents)
+        accepted = Accepted(accepted=delivery.accepted, incidents=delivery.incidents, heartbeats=delivery.heartbeats)
         return Response(accepted.model_dump_json(), media_type="application/json")
 
     @app.get(

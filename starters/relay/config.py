@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zerotouch.alert_sources import AlertSources
 from zerotouch.http.serving import is_loopback, serving_problem
 from zerotouch.names import WORKFLOWS_QUEUE
 
-DEFAULT_GROUP_BY = ("alertname", "namespace", "deployment")
+DEFAULT_GROUP_BY = ("alertname", "namespace", "workload")
 # Alertmanager posts a whole aggregation group in one webhook and drops it for good on a 4xx.
 # kube-prometheus alerts measure 1.2-1.5 KB each in a webhook (labels, annotations, generatorURL;
 # bench/scenarios/payload.py): 8 MiB holds a group of 5,000 of them (6.2 MiB at 1.3 KB) with room
@@ -33,6 +34,7 @@ class RelayConfig:
         token: bearer token (``Authorization: Bearer <token>``); ``None`` or empty disables it.
         basic_users: user → password accepted with HTTP basic auth (Alertmanager's ``basic_auth``).
         group_by: labels that make one incident (the policy's ``group_by``); empty = per fingerprint.
+        alert_sources: the policy's ``alerts:``; its heartbeats (Watchdog) are accepted and dropped.
         task_queue: base queue of the incident workflows; ``cluster`` is appended as a scope.
         cluster: cluster scope, passed to the workflow and suffixed to the task queue.
         max_body_bytes: largest accepted body (default 8 MiB: an aggregation group of 5,000
@@ -52,6 +54,7 @@ class RelayConfig:
     token: str | None = field(default=None, repr=False)
     basic_users: dict[str, str] = field(default_factory=dict, repr=False)
     group_by: list[str] = field(default_factory=lambda: list(DEFAULT_GROUP_BY))
+    alert_sources: AlertSources = field(default_factory=AlertSources)
     task_queue: str = WORKFLOWS_QUEUE
     cluster: str = ""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES

@@ -25,6 +25,7 @@ from starters.relay.config import RelayConfig
 from zerotouch.alerts import AlertEvent, WebhookPayload, incident_id_for, to_event
 from zerotouch.models import IncidentInput
 from zerotouch.names import INCIDENT_WORKFLOW, SIGNAL_ALERT_FIRED, SIGNAL_ALERT_RESOLVED, queue_for
+from zerotouch.workloads import workload_key
 
 log = logging.getLogger("zerotouch.relay")
 
@@ -68,12 +69,13 @@ class TemporalRejected(Exception):
 class Delivery:
     accepted: int
     incidents: list[str]
+    heartbeats: int = 0  # always-firing alerts (Watchdog) accepted and not told to any incident
 
 
 def summary_of(event: AlertEvent) -> str:
     """One line for the Web UI's workflow list, e.g. ``KubePodCrashLooping shop/web``."""
     labels = event.labels
-    workload = labels.get("deployment") or labels.get("pod") or labels.get("service") or labels.get("instance")
+    workload = workload_key(labels) or labels.get("service") or labels.get("instance")
     target = "/".join(part for part in (labels.get("namespace"), workload) if part)
     return f"{event.alertname} {target}".strip()[:SUMMARY_LIMIT]
 
@@ -211,7 +213,11 @@ async def deliver(client: Client, payload: WebhookPayload, config: RelayConfig,
     """
     received_at = datetime.now(UTC)
     by_incident: dict[str, list[AlertEvent]] = {}
+    heartbeats = 0
     for alert in payload.alerts:
+        if config.alert_sources.is_heartbeat(alert.labels):
+            heartbeats += 1
+            continue
         event = to_event(alert, received_at=received_at)
         by_incident.setdefault(incident_id_for(event, config.group_by, config.cluster), []).append(event)
     progress = catch_up.begin(payload.group_key) if catch_up is not None else GroupProgress(expires=0.0)
@@ -237,7 +243,7 @@ async def deliver(client: Client, payload: WebhookPayload, config: RelayConfig,
     if catch_up is not None:
         catch_up.complete(payload.group_key, progress)
     incidents = [incident_id for incident_id, told in zip(by_incident, results, strict=True) if told]
-    return Delivery(accepted=len(payload.alerts), incidents=incidents)
+    return Delivery(accepted=len(payload.alerts), incidents=incidents, heartbeats=heartbeats)
 
 
 def _classify(error: BaseException) -> Exception:

@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 from activities import KubernetesActivities, PostgresActivities
 from activities.keepalive import heartbeating, is_kept_alive, keeps_alive
 from tests.activities.heartbeat_probe import HeartbeatProbe, ProbeInput
-from zerotouch.policy import ActionName
+from zerotouch.action_params import ActionName
 
 BLOCKS_FOR = 3.0  # three heartbeat timeouts without a word from the activity itself
 HEARTBEAT = 1.0

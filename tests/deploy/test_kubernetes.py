@@ -8,11 +8,17 @@ from typing import Any
 import pytest
 import yaml
 
+from activities.workloads import READ_KINDS as RESOLVER_READS
 from cli.main import CommandLineParser as build_parser
 from tests.deploy.conftest import KUBERNETES, POLICY_FILE, manifests
 from zerotouch.names import ALL_QUEUES, KUBERNETES_QUEUE
 
 Obj = dict[str, Any]
+RESOURCE_OF_KIND = {
+    "Pod": ("pods", ""), "ReplicaSet": ("replicasets", "apps"), "Deployment": ("deployments", "apps"),
+    "StatefulSet": ("statefulsets", "apps"), "DaemonSet": ("daemonsets", "apps"), "Job": ("jobs", "batch"),
+    "CronJob": ("cronjobs", "batch"), "HorizontalPodAutoscaler": ("horizontalpodautoscalers", "autoscaling"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +78,17 @@ def test_kubernetes_worker_can_remediate(objects: list[tuple[Path, Obj]]) -> Non
     assert _allows(rules, "jobs", "create", "batch")
     for verb in ("get", "list", "watch"):
         assert _allows(rules, "pods", verb)
+
+
+def test_kubernetes_worker_can_resolve_owners_and_only_read_them(objects: list[tuple[Path, Obj]]) -> None:
+    rules = _rules_bound_to(objects, _worker_account(objects, KUBERNETES_QUEUE))
+    for kind in RESOLVER_READS:
+        plural, group = RESOURCE_OF_KIND[kind]
+        assert _allows(rules, plural, "get", group), f"owner resolution reads {kind}s"
+    read_only = (("statefulsets", "apps"), ("daemonsets", "apps"), ("horizontalpodautoscalers", "autoscaling"))
+    for plural, group in read_only:
+        for verb in ("patch", "update", "delete", "create", "list"):
+            assert not _allows(rules, plural, verb, group), f"{verb} {plural}"
 
 
 def test_kubernetes_worker_cannot_delete_pods_or_touch_secrets(objects: list[tuple[Path, Obj]]) -> None:

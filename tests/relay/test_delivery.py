@@ -81,8 +81,38 @@ async def test_alerts_sharing_the_group_labels_join_one_incident(
                    alert(name, namespace="shop", deployment="web", pod="web-2"))
     async with relay() as (_, http):
         answer = await http.post("/alertmanager", json=body, headers=AUTH)
-    assert answer.json() == {"accepted": 2, "incidents": [answer.json()["incidents"][0]]}
+    assert answer.json() == {"accepted": 2, "incidents": [answer.json()["incidents"][0]], "heartbeats": 0}
     assert await signals_of(dev_env.client, answer.json()["incidents"][0]) == [SIGNAL_ALERT_FIRED] * 2
+
+
+async def test_pods_of_one_deployment_join_one_incident_and_a_prefix_sharer_does_not(
+    relay: Relay, dev_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    name = unique_alertname()
+    scrape = {"job": "kube-state-metrics", "service": "kube-state-metrics", "instance": "10.0.0.7:8443"}
+    body = payload(alert(name, namespace="shop", pod="web-7d9c5fb8d4-x2kqz", **scrape),
+                   alert(name, namespace="shop", pod="web-7d9c5fb8d4-b5lmn", **scrape),
+                   alert(name, namespace="shop", pod="web-api-6f8b9c7d5b-qwrtz", **scrape))
+    async with relay() as (_, http):
+        answer = await http.post("/alertmanager", json=body, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    web, web_api = answer.json()["incidents"]
+    assert await signals_of(dev_env.client, web) == [SIGNAL_ALERT_FIRED] * 2
+    assert await signals_of(dev_env.client, web_api) == [SIGNAL_ALERT_FIRED]
+    description = await dev_env.client.get_workflow_handle(web).describe()
+    assert await description.static_summary() == f"{name} shop/web"
+
+
+async def test_always_firing_heartbeats_are_accepted_and_open_nothing(
+    relay: Relay, dev_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    body = payload(alert("Watchdog", severity="none", namespace="monitoring"),
+                   alert("InfoInhibitor", severity="none", namespace="shop"))
+    async with relay() as (_, http):
+        answer = await http.post("/alertmanager", json=body, headers=AUTH)
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 2, "incidents": [], "heartbeats": 2}
+    assert await count_incidents(dev_env.client, task_queue) == 0
 
 
 async def test_resolved_alert_without_incident_opens_nothing(
@@ -92,7 +122,7 @@ async def test_resolved_alert_without_incident_opens_nothing(
     async with relay() as (_, http):
         answer = await http.post("/alertmanager", json=payload(resolved), headers=AUTH)
     assert answer.status_code == 200
-    assert answer.json() == {"accepted": 1, "incidents": []}
+    assert answer.json() == {"accepted": 1, "incidents": [], "heartbeats": 0}
     incident_id = _incident_id(resolved)
     with pytest.raises(RPCError) as raised:
         await dev_env.client.get_workflow_handle(incident_id).describe()

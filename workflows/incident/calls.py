@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from zerotouch.names import queue_for
     from zerotouch.policy import Policy
+    from zerotouch.workloads import WorkloadQuery, WorkloadRef
 
 ACTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -55,7 +56,7 @@ CALLED = frozenset({
     names.LOAD_POLICY, names.WAIT_FOR_ROLLOUT, names.WAIT_FOR_PROMQL, names.SEND_NOTIFICATION,
     names.GET_ROLLOUT_STATUS, names.GET_CLUSTER_USAGE, names.REQUEST_GRANT, names.APPEND_INCIDENT_RECORD,
     names.RESTART_DEPLOYMENT, names.SCALE_DEPLOYMENT, names.ROLLBACK_DEPLOYMENT, names.RAISE_MEMORY_LIMIT,
-    names.EVICT_POD, names.RUN_JOB, names.TERMINATE_IDLE_CONNECTIONS,
+    names.EVICT_POD, names.RUN_JOB, names.TERMINATE_IDLE_CONNECTIONS, names.RESOLVE_WORKLOAD,
 })
 
 T = TypeVar("T")
@@ -80,6 +81,10 @@ async def _run(
 
 async def load_policy(cluster: str) -> Policy:
     return await _run(names.LOAD_POLICY, PolicyRequest(), cluster=cluster, result_type=Policy)
+
+
+async def resolve_workload(query: WorkloadQuery, cluster: str) -> WorkloadRef:
+    return await _run(names.RESOLVE_WORKLOAD, query, cluster=cluster, result_type=WorkloadRef)
 
 
 # An action's worker heartbeats while it waits on the API (`activities.keepalive`), so if the

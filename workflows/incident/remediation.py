@@ -21,7 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.governor_models import GrantDecision, GrantRequest, OutcomeReport
     from zerotouch.governor_policy import requested_replicas
     from zerotouch.models import ActionRecord, ActionRequest, PromQLCheck, PromQLResult, RolloutCheck, RolloutStatus
-    from zerotouch.policy import Policy, Runbook, Step
+    from zerotouch.policy import Policy
+    from zerotouch.runbooks import Runbook, Step
     from zerotouch.triage import (
         Triage,
         approval_reason,
@@ -84,10 +85,12 @@ class Remediation:
             return triage.target_error
         step = self._next_step()
         if step.action == "escalate":
-            return "the runbook says to escalate"
+            runbook = triage.runbook
+            why = f": {runbook.description}" if runbook is not None and runbook.description else ""
+            return f"the runbook says to escalate{why}"
         if is_forbidden(self._policy, step):
             return f"the policy never allows {step.risk_class or step.action}"
-        return mandatory_escalation(self._policy, self._incident.labels, step)
+        return mandatory_escalation(self._policy, triage.subject_labels or self._incident.labels, step)
 
     async def attempt(self) -> AttemptOutcome:
         incident, triage, step = self._incident, self._triage, self._next_step()

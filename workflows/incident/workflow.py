@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from zerotouch.policy import Policy
     from zerotouch.triage import triage
+    from zerotouch.workloads import WorkloadRef, named_ref, needs_resolution, resolution_query
 
 
 from workflows.incident import calls, metrics
@@ -62,7 +63,7 @@ class IncidentWorkflow:
         if incident.detected_at is None:
             incident.closed_unopened()
             return incident.status()
-        incident.triaged(triage(policy, incident.labels))
+        incident.triaged(triage(policy, incident.labels, await self._resolve_workload()))
         ladder_task = asyncio.create_task(EscalationLadder(incident, policy, params.cluster).run())
         try:
             await self._respond(policy)
@@ -71,6 +72,18 @@ class IncidentWorkflow:
         await self._record(policy)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return incident.status()
+
+    async def _resolve_workload(self) -> WorkloadRef | None:
+        """The workload the alert is about: named by its labels, or found from a pod's owner references."""
+        incident = self._incident
+        if not needs_resolution(incident.labels):
+            return named_ref(incident.labels)
+        try:
+            workload = await calls.resolve_workload(resolution_query(incident.labels), self._cluster)
+        except ActivityError as error:
+            workload = WorkloadRef(reason=f"owner resolution failed: {error.cause or error}")
+        incident.note("triage", f"workload: {workload.describe()}")
+        return workload
 
     async def _respond(self, policy: Policy) -> None:
         """Loop until the incident is over: act while allowed, otherwise wait for people."""
