@@ -23,7 +23,14 @@ from activities.kubernetes_actions import Obj
 from zerotouch import activity_errors as errors
 from zerotouch import activity_names as names
 from zerotouch.k8s_names import InvalidName, require_namespace, require_object_name
-from zerotouch.workloads import WorkloadKind, WorkloadQuery, WorkloadRef, named_workload, owner_from_pod_name
+from zerotouch.workloads import (
+    LABEL_OF_KIND,
+    WorkloadKind,
+    WorkloadQuery,
+    WorkloadRef,
+    named_workload,
+    owner_from_pod_name,
+)
 
 # Reads one object by kind; None when it does not exist.
 Reader = Callable[[WorkloadKind, str, str], Obj | None]
@@ -80,7 +87,7 @@ class WorkloadResolver:
         return WorkloadRef(namespace=namespace, reason=f"the alert names no pod or workload in {namespace}")
 
     def _from_named(self, kind: WorkloadKind, namespace: str, name: str) -> WorkloadRef:
-        path = [f"label {kind.lower()}={name}"]
+        path = [f"label {LABEL_OF_KIND[kind]}={name}"]
         if kind == "Job":
             return self._follow("Job", namespace, name, path)
         if kind == "HorizontalPodAutoscaler":

@@ -14,20 +14,21 @@ from embedded.statedir import StateDir
 R = TypeVar("R")
 
 # sandbox.faults.KINDS plus "clear"; the sandbox itself refuses any other kind (its import is not cheap).
-KINDS_HELP = "crashloop, oom, bad-deploy, overload, unfixable, disk-pressure, clear"
+KINDS_HELP = ("crashloop, oom, bad-deploy, overload, unfixable, disk-pressure, stuck-pending, stuck-rollout, "
+              "volume-filling, clear")
 
 
 class TargetType(click.ParamType):
-    """``NAMESPACE/DEPLOYMENT``, as a ``(namespace, deployment)`` pair."""
+    """``NAMESPACE/DEPLOYMENT`` (or ``NAMESPACE/TYPE/NAME``), as a ``(namespace, rest)`` pair."""
 
-    name = "NAMESPACE/DEPLOYMENT"
+    name = "TARGET"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, str]:
         if isinstance(value, tuple):
             return value
         namespace, separator, deployment = str(value).partition("/")
         if not separator or not namespace or not deployment:
-            self.fail(f"target must be NAMESPACE/DEPLOYMENT, got {value!r}", param, ctx)
+            self.fail(f"target must be NAMESPACE/DEPLOYMENT or NAMESPACE/TYPE/NAME, got {value!r}", param, ctx)
         return namespace, deployment
 
 
@@ -56,10 +57,12 @@ def _ask(url: str, request: Callable[[str], R]) -> R:
         raise CommandError(f"cannot reach the sandbox at {url}: {error}") from None
 
 
-@click.command(short_help="inject a fault into a deployment",
-               help=f"Inject a fault into a deployment, or clear its faults. KIND: {KINDS_HELP}.")
+@click.command(short_help="inject a fault into a workload",
+               help=f"Inject a fault into a workload, or clear its faults. KIND: {KINDS_HELP}. TARGET is "
+                    "NAMESPACE/DEPLOYMENT, or NAMESPACE/TYPE/NAME for another owner (shop/statefulset/db, "
+                    "shop/daemonset/node-agent, shop/pvc/data-db-0).")
 @click.argument("kind", metavar="KIND")
-@click.argument("target", type=TargetType(), metavar="NAMESPACE/DEPLOYMENT")
+@click.argument("target", type=TargetType(), metavar="TARGET")
 @_url_options
 def inject(kind: str, target: tuple[str, str], url: str | None, state_dir: str | None) -> None:
     from sandbox import inject_via_http

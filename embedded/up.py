@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from embedded.devserver import DevServer
+from embedded.sandbox_monitoring import INSTALL_HINT, SandboxMonitoring, monitoring_installed
 from embedded.statedir import StateDir
 from starters.relay.config import RelayConfig
 from starters.relay.server import RelayServer
@@ -39,10 +40,12 @@ class EmbeddedOptions:
     ui_port: int = 8233
     relay_port: int = 9095
     policy_path: str | None = None
+    monitoring: bool = True  # with --sandbox: Prometheus and Alertmanager too, when installed
 
 
 def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbox_url: str | None,
-            relay_url: str, token: str, codec_keys: str = "", schedules: str = "") -> str:
+            relay_url: str, token: str, codec_keys: str = "", schedules: str = "",
+            monitoring: list[str] | None = None) -> str:
     lines = [
         "zerotouch is up",
         f"  Temporal        {server.address} (SQLite with WAL: {state.temporal_db})",
@@ -55,6 +58,7 @@ def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbo
     ]
     if schedules:
         lines.append(f"  schedules       {schedules}   (zerotouch schedules list)")
+    lines += monitoring or []
     if sandbox_url:
         lines += [
             f"  sandbox cluster {sandbox_url}   (kubectl --server={sandbox_url} get deployments,pods -n shop)",
@@ -95,6 +99,15 @@ def _codec_keys(state: StateDir) -> str:
     return os.environ.get(KEYS_FILE_ENV) or f"${KEYS_ENV}"
 
 
+def _monitoring_off(options: EmbeddedOptions) -> list[str]:
+    """The banner's line when `up` runs no Prometheus (so no PromQL verification), and why."""
+    if not options.sandbox:
+        return []  # without the sandbox there is nothing to scrape
+    if not options.monitoring:
+        return ["  monitoring      off (--no-monitoring): PromQL verification is off"]
+    return [f"  monitoring      PromQL verification is off: `{INSTALL_HINT}` turns the full loop on"]
+
+
 async def run_embedded(options: EmbeddedOptions) -> None:
     policy_path = options.policy_path or default_policy_path()
     policy = load_policy(policy_path)  # fail before starting anything if the policy is bad
@@ -108,6 +121,7 @@ async def run_embedded(options: EmbeddedOptions) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     sandbox = None
+    monitoring: SandboxMonitoring | None = None
     relay: RelayServer | None = None
     workers: asyncio.Task[None] | None = None
     watcher: asyncio.Task[None] | None = None
@@ -128,26 +142,40 @@ async def run_embedded(options: EmbeddedOptions) -> None:
             sandbox = SandboxCluster(host="127.0.0.1", port=options.sandbox_port,
                                      state_file=str(state.path / "sandbox.json"))
             sandbox.start()
-        settings = WorkerSettings(policy_path=policy_path, kubernetes_url=sandbox.url if sandbox else None,
-                                  ledger_url=default_ledger_url(state.path))
-        workers = asyncio.create_task(run_workers(client, ALL_QUEUES, settings, stop))
         # The shipped schedules: created or brought back in line with the policy, every start.
         schedules = await apply_and_summarize(client, policy.schedules)
         schedule_metrics = ScheduleMetrics()
         telemetry.registry.register(schedule_metrics)  # zerotouch_schedule_* on the relay's /metrics
         watcher = asyncio.create_task(schedule_metrics.watch(client, stop, names=[d.name for d in policy.schedules]))
         relay = RelayServer(RelayConfig(host="127.0.0.1", port=options.relay_port, token=token,
-                                        group_by=policy.group_by), client, telemetry=telemetry)
+                                        group_by=policy.group_by, alert_sources=policy.alerts), client,
+                             telemetry=telemetry)
         await relay.start()
         relay_url = f"http://127.0.0.1:{relay.port}"
+        banner_monitoring = _monitoring_off(options)
+        if sandbox is not None and options.monitoring and monitoring_installed():
+            monitoring = SandboxMonitoring(state.path, sandbox_url=sandbox.url, relay_url=relay_url,
+                                           token_file=state.token_file.resolve())
+            await asyncio.to_thread(monitoring.start)  # the relay keeps serving meanwhile
+            banner_monitoring = monitoring.banner()
+        # PromQL verification needs a Prometheus: this one, else $PROMETHEUS_URL as WorkerSettings reads it.
+        settings = WorkerSettings(policy_path=policy_path, kubernetes_url=sandbox.url if sandbox else None,
+                                  ledger_url=default_ledger_url(state.path))
+        if monitoring is not None:
+            settings = settings.model_copy(update={"prometheus_url": monitoring.prometheus_url})
+        workers = asyncio.create_task(run_workers(client, ALL_QUEUES, settings, stop))
         state.write_endpoints({"temporal": server.address, "ui": server.ui_url, "relay": relay_url,
-                               "sandbox": sandbox.url if sandbox else None})
+                               "sandbox": sandbox.url if sandbox else None,
+                               "prometheus": monitoring.prometheus_url if monitoring else None,
+                               "alertmanager": monitoring.alertmanager_url if monitoring else None})
         print(_banner(options, state, server, sandbox.url if sandbox else None, relay_url, token, codec_keys,
-                      schedules), flush=True)
+                      schedules, banner_monitoring), flush=True)
         await stop.wait()
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
         stop.set()
+        if monitoring is not None:
+            await asyncio.to_thread(monitoring.stop)
         if relay is not None:
             await relay.stop()
         if watcher is not None:

@@ -16,6 +16,7 @@ from typing import Any
 from . import templates
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+_WORKLOADS = ("deployments", "statefulsets", "daemonsets")
 KINDS = ("restart", "scale", "rollback", "memory", "evict", "job", "suspend", "resume", "other")
 
 
@@ -44,7 +45,7 @@ def classify(
         was, now = bool(before["spec"].get("suspend")), bool(after["spec"].get("suspend"))
         if was != now:
             return "suspend" if now else "resume"
-    if resource == "deployments" and before is not None and after is not None:
+    if resource in _WORKLOADS and before is not None and after is not None:
         old_tpl, new_tpl = before["spec"]["template"], after["spec"]["template"]
         if templates.canonical(old_tpl) != templates.canonical(new_tpl):
             if templates.template_hash(new_tpl) in older_hashes:

@@ -23,13 +23,14 @@ from .resources import RESOURCE_TYPES, get_type
 from .routing import Audit, Target, no_route, parse_target
 from .selectors import parse_field_selector, parse_label_selector
 from .store import Obj
-from .validation import default_cronjob, default_deployment, validate
+from .validation import DEFAULTS, validate
 from .watch import watch_stream
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 NAMESPACES = get_type("", "namespaces")
 # Status written by controllers, never taken from a create request body.
-_CONTROLLED_STATUS = {"Deployment", "ReplicaSet", "Job", "CronJob", "PodDisruptionBudget", "Pod"}
+_CONTROLLED_STATUS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob",
+                      "PodDisruptionBudget", "Pod"}
 
 
 class KubeApi:
@@ -137,10 +138,8 @@ class KubeApi:
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = f"{meta['generateName']}{random_suffix()}"
         validate(t.rt, body, t.namespace)
-        if t.rt.kind == "Deployment":
-            default_deployment(body)
-        if t.rt.kind == "CronJob":
-            default_cronjob(body)
+        if t.rt.kind in DEFAULTS:
+            DEFAULTS[t.rt.kind](body)
         if current is not None:
             body["status"] = copy.deepcopy(current.get("status") or {})
         elif t.rt.kind in _CONTROLLED_STATUS:
@@ -175,7 +174,7 @@ class KubeApi:
                 if (body.get("metadata") or {}).get("name") != t.name:
                     raise bad_request("a patch may not change metadata.name")
             obj = self._prepare(t, body, current)
-            if t.rt.kind == "CronJob":
+            if t.rt.kind in ("CronJob", "StatefulSet", "DaemonSet"):
                 audit.before = copy.deepcopy(current)
             if t.rt.kind == "Deployment":
                 audit.before = copy.deepcopy(current)

@@ -5,8 +5,9 @@ like a real cluster; `advance()` jumps it forward (the CronJob controller
 then sees the scheduled time arrive) and `set(..., frozen=True)` pins it to
 an exact instant so a test decides, tick by tick, what time the controller
 sees. Creation timestamps, Job start/completion times and everything the
-CronJob controller decides come from this clock; pod and Deployment
-condition times stay on the wall clock.
+CronJob controller decides come from this clock, and so do Deployment
+condition times (the progress deadline is measured on it); pod condition
+times stay on the wall clock.
 """
 
 from __future__ import annotations

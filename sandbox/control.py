@@ -1,5 +1,6 @@
 """Sandbox-only routes: /sandbox/v1/* (faults, failures, actions, reset, clock, jobs),
-/metrics and health probes. None of these are recorded in the action log
+/metrics, one page per exporter (/metrics/kube-state-metrics, /metrics/kubelet,
+/metrics/cadvisor, /metrics/node-exporter) and health probes. None of these are recorded in the action log
 or subject to injected API failures."""
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from .clock import parse_iso
 from .core import SandboxCore
 from .errors import ApiError, bad_request
 from .messages import Request, Response
+from .metrics import ENDPOINTS
 
 PREFIX = "/sandbox/v1"
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+EXPORTER_PATHS = {f"/metrics/{name}": name for name in ENDPOINTS}
 
 
 def is_control_path(path: str) -> bool:
-    return path.startswith(PREFIX) or path in ("/metrics", "/healthz", "/livez", "/readyz")
+    return (path.startswith(PREFIX) or path.rstrip("/") in EXPORTER_PATHS
+            or path in ("/metrics", "/healthz", "/livez", "/readyz"))
 
 
 def _flag(value: str | None) -> bool:
@@ -35,6 +39,8 @@ def handle(core: SandboxCore, req: Request) -> Response:
     try:
         if path == "/metrics" and method == "GET":
             return Response(200, core.metrics_text(), PROMETHEUS_TEXT)
+        if path in EXPORTER_PATHS and method == "GET":
+            return Response(200, core.exporter_text(EXPORTER_PATHS[path]), PROMETHEUS_TEXT)
         if path in ("/healthz", "/livez", "/readyz"):
             return Response(200, "ok", "text/plain")
         route = path[len(PREFIX):]

@@ -1,4 +1,5 @@
-"""The control loop: Deployments -> ReplicaSets -> Pods, CronJobs -> Jobs, PDB status.
+"""The control loop: Deployments -> ReplicaSets -> Pods, StatefulSets and DaemonSets -> Pods,
+CronJobs -> Jobs -> Pods, PDB status.
 
 A deliberately simplified kube-controller-manager. Rollouts are not rolling:
 the current ReplicaSet is scaled to spec.replicas and every older one to 0
@@ -9,14 +10,17 @@ and revision annotations kubectl's `rollout undo` reads.
 from __future__ import annotations
 
 import copy
-from itertools import count
 from typing import Any
 
-from . import budgets, jobs, pods, templates
+from . import budgets, job_pods, jobs, pods, templates
 from .cronjobs import CRONJOBS, CronJobController
+from .daemonsets import DAEMONSETS, DaemonSetController
+from .deployment_conditions import conditions
 from .faults import FaultManager
+from .ownership import controlled_by, ip_allocator, node_names
 from .resources import get_type
-from .store import Obj, Store, now_iso
+from .statefulsets import STATEFULSETS, StatefulSetController
+from .store import Obj, Store
 
 REVISION = "deployment.kubernetes.io/revision"
 _SKIP_RS_ANNOTATIONS = {REVISION, "deployment.kubernetes.io/revision-history",
@@ -38,17 +42,21 @@ def _revision(obj: Obj) -> int:
         return 0
 
 
-def _owned_by(obj: Obj, owner: Obj) -> bool:
-    return any(ref.get("uid") == owner["metadata"]["uid"] and ref.get("controller")
-               for ref in obj["metadata"].get("ownerReferences") or [])
+_owned_by = controlled_by
+
+
+def _available(rs: Obj) -> int:
+    return int((rs.get("status") or {}).get("availableReplicas") or 0)
 
 
 class Controller:
     def __init__(self, store: Store, faults: FaultManager) -> None:
         self.store = store
         self.faults = faults
-        self._ips = count(10)
+        self.next_ip = ip_allocator()
         self.cronjobs = CronJobController(store)
+        self.statefulsets = StatefulSetController(store, faults, next_ip=self.next_ip)
+        self.daemonsets = DaemonSetController(store, faults, next_ip=self.next_ip)
 
     def tick(self) -> None:
         with self.store.lock:
@@ -60,6 +68,8 @@ class Controller:
                 self._sync_replicaset(rs)
             for deploy in self.store.list(DEPLOYMENTS):
                 self._deployment_status(deploy)
+            self.statefulsets.sync_all()
+            self.daemonsets.sync_all()
             self._sync_bare_pods()
             for job in self.store.list(JOBS):
                 self._sync_job(job)
@@ -92,8 +102,16 @@ class Controller:
             # it the newest revision: this is what `rollout undo` relies on.
             current = self._set_revision(current, top + 1)
         desired = int(deploy["spec"].get("replicas", 1))
+        # Old ReplicaSets keep their available pods until the new one's are available, as a rolling
+        # update with maxUnavailable 0 does (25% of 3 replicas rounds down to 0): a release whose pods
+        # never get ready leaves the old pods serving, and the rollout stalls at its progress deadline.
+        # Old pods that are not available (crash-looping) cost no availability and go at once.
+        rolled_out = _available(current) >= desired
         for rs in self.owned_replicasets(deploy):
-            want = desired if rs["metadata"]["uid"] == current["metadata"]["uid"] else 0
+            if rs["metadata"]["uid"] == current["metadata"]["uid"]:
+                want = desired
+            else:
+                want = 0 if rolled_out else min(int(rs["spec"].get("replicas") or 0), _available(rs), desired)
             if rs["spec"].get("replicas") != want:
                 updated = copy.deepcopy(rs)
                 updated["spec"]["replicas"] = want
@@ -171,16 +189,8 @@ class Controller:
             if status[key] == 0:
                 del status[key]  # omitempty, as the real API serialises
         rs_name = current["metadata"]["name"] if current else ""
-        status["conditions"] = _conditions(old.get("conditions") or [], [
-            ("Available", ready >= desired - _max_unavailable(desired),
-             "MinimumReplicasAvailable", "MinimumReplicasUnavailable",
-             "Deployment has minimum availability.",
-             "Deployment does not have minimum availability."),
-            ("Progressing", True,
-             "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
-             "", f'ReplicaSet "{rs_name}" has successfully progressed.' if complete
-             else f'ReplicaSet "{rs_name}" is progressing.', ""),
-        ])
+        status["conditions"] = conditions(deploy, rs_name, ready, complete,
+                                          self.store.clock.now())
         if status != old:
             updated = copy.deepcopy(deploy)
             updated["status"] = status
@@ -206,7 +216,7 @@ class Controller:
         while len(owned) > want:
             victim = owned.pop()
             self.store.delete(PODS, ns, victim["metadata"]["name"])
-        nodes = [n["metadata"]["name"] for n in self.store.list(NODES)] or ["sandbox-node-1"]
+        nodes = node_names(self.store)
         deployment = self._deployment_name(rs)
         for pod in owned:
             # Pods created last tick are "ContainerCreating"; from then on
@@ -214,9 +224,7 @@ class Controller:
             condition = self.faults.pod_condition(ns, deployment, pod)
             self.store.update(PODS, pods.apply_condition(pod, condition), check_version=False)
         for i in range(want - len(owned)):
-            ip = next(self._ips)
-            pod = pods.new_pod(rs, nodes[(len(owned) + i) % len(nodes)],
-                               f"10.244.{(ip // 250) % 250}.{ip % 250 + 2}")
+            pod = pods.new_pod(rs, nodes[(len(owned) + i) % len(nodes)], self.next_ip())
             self.store.create(PODS, pod)
         current = self._pods_of(rs)
         ready = sum(1 for p in current if pods.is_ready(p))
@@ -233,7 +241,8 @@ class Controller:
 
     def _collect_garbage(self) -> None:
         """Cascade deletion: orphans of deleted owners go, as with the GC."""
-        for kind, owner_rt in ((REPLICASETS, DEPLOYMENTS), (PODS, REPLICASETS), (JOBS, CRONJOBS)):
+        for kind, owner_rt in ((REPLICASETS, DEPLOYMENTS), (PODS, REPLICASETS), (JOBS, CRONJOBS),
+                               (PODS, STATEFULSETS), (PODS, DAEMONSETS), (PODS, JOBS)):
             for obj in self.store.list(kind):
                 refs = [r for r in obj["metadata"].get("ownerReferences") or []
                         if r.get("controller") and r.get("kind") == owner_rt.kind]
@@ -245,7 +254,7 @@ class Controller:
 
     def _sync_bare_pods(self) -> None:
         """Pods created directly through the API: scheduled, then running."""
-        nodes = [n["metadata"]["name"] for n in self.store.list(NODES)] or ["sandbox-node-1"]
+        nodes = node_names(self.store)
         for pod in self.store.list(PODS):
             if pod["metadata"].get("ownerReferences"):
                 continue
@@ -255,9 +264,7 @@ class Controller:
             updated = copy.deepcopy(pod)
             if not phase:
                 updated["spec"].setdefault("nodeName", nodes[0])
-                ip = next(self._ips)
-                updated["status"] = pods.pending_status(
-                    updated["spec"], f"10.244.{(ip // 250) % 250}.{ip % 250 + 2}")
+                updated["status"] = pods.pending_status(updated["spec"], self.next_ip())
             else:
                 updated = pods.apply_condition(updated, pods.HEALTHY)
             self.store.update(PODS, updated, check_version=False)
@@ -266,7 +273,8 @@ class Controller:
     def _sync_job(self, job: Obj) -> None:
         updated = jobs.advance(job, self.store.clock.iso())
         if updated is not None:
-            self.store.update(JOBS, updated, check_version=False)
+            job = self.store.update(JOBS, updated, check_version=False)
+        job_pods.sync(self.store, job, next_ip=self.next_ip)
 
     def pdb_allows_eviction(self, pod: Obj) -> tuple[bool, str]:
         return budgets.allows_eviction(self.store, pod)
@@ -277,25 +285,3 @@ class Controller:
             updated = copy.deepcopy(pdb)
             updated["status"] = status
             self.store.update(PDBS, updated, check_version=False)
-
-
-def _max_unavailable(desired: int) -> int:
-    return desired * 25 // 100
-
-
-def _conditions(old: list[dict[str, Any]], wanted: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    now = now_iso()
-    before = {c.get("type"): c for c in old}
-    out = []
-    for ctype, ok, reason_ok, reason_bad, msg_ok, msg_bad in wanted:
-        status = "True" if ok else "False"
-        reason, message = (reason_ok, msg_ok) if ok else (reason_bad, msg_bad)
-        prev = before.get(ctype) or {}
-        same = prev.get("status") == status and prev.get("reason") == reason
-        out.append({
-            "type": ctype, "status": status, "reason": reason, "message": message,
-            "lastUpdateTime": prev.get("lastUpdateTime", now) if same else now,
-            "lastTransitionTime": prev.get("lastTransitionTime", now)
-            if prev.get("status") == status else now,
-        })
-    return out

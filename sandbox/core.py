@@ -13,11 +13,13 @@ from typing import Any
 from . import demo, jobs
 from .actions import ActionLog
 from .clock import Clock
-from .controller import DEPLOYMENTS, JOBS, Controller
+from .controller import JOBS, Controller
 from .cronjobs import CRONJOBS
 from .failures import FailureInjector
+from .fault_targets import parse_target
 from .faults import Fault, FaultManager
-from .metrics import TrafficCounters, render
+from .health import workload_healthy
+from .metrics import TrafficCounters, render, render_endpoint
 from .store import Store
 
 
@@ -64,21 +66,14 @@ class SandboxCore:
         return self.faults.clear(namespace, deployment)
 
     def is_healthy(self, namespace: str, deployment: str) -> bool:
-        """All desired replicas updated and available, nothing extra, no fault."""
-        if self.faults.active(namespace, deployment):
+        """All desired replicas updated and available, nothing extra, no fault. `deployment`
+        may name another workload as faults do (`statefulset/db`, see fault_targets.py)."""
+        target = parse_target(namespace, deployment)
+        if self.faults.active(target.namespace, target.name):
             return False
         with self.store.lock:
-            deploy = self.store.get(DEPLOYMENTS, namespace, deployment)
-            if deploy is None:
-                return False
-            desired = int(deploy["spec"].get("replicas", 1))
-            status = deploy.get("status") or {}
-            return (
-                status.get("observedGeneration", 0) >= deploy["metadata"].get("generation", 1)
-                and status.get("updatedReplicas", 0) == desired
-                and status.get("availableReplicas", 0) == desired
-                and status.get("replicas", 0) == desired
-            )
+            obj = self.store.get(target.resource, target.namespace, target.name)
+            return obj is not None and workload_healthy(target, obj)
 
     # -- time and Jobs, for tests that drive CronJobs --------------------------
     def advance_clock(self, seconds: float) -> datetime:
@@ -112,6 +107,10 @@ class SandboxCore:
 
     def metrics_text(self) -> str:
         return render(self.store, self.faults, self.traffic)
+
+    def exporter_text(self, exporter: str) -> str:
+        """One exporter's page (metrics.ENDPOINTS); KeyError for an unknown exporter."""
+        return render_endpoint(exporter, self.store, self.faults, self.traffic)
 
     def snapshot(self) -> dict[str, Any]:
         with self.store.lock:

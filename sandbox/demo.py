@@ -1,4 +1,10 @@
-"""The workloads a fresh sandbox starts with: a small shop on three nodes."""
+"""The workloads a fresh sandbox starts with: a small shop on three nodes.
+
+Besides the Deployments: a StatefulSet `shop/db` (pods db-0, db-1, claims
+data-db-0, data-db-1), a DaemonSet `kube-system/node-agent` (a pod per node),
+a bare pod `shop/debug` with no owner, and `shop/web-api`, whose name shares
+`web`'s prefix so pod-to-owner mapping by name prefix is caught out.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from typing import Any
 
 from .resources import get_type
 from .store import Store
-from .validation import default_cronjob, default_deployment
+from .validation import default_cronjob, default_daemonset, default_deployment, default_statefulset
 
 NODE_NAMES = ("sandbox-node-1", "sandbox-node-2", "sandbox-node-3")
 NAMESPACES = ("default", "kube-system", "kube-public", "shop")
@@ -17,7 +23,9 @@ SHOP = (
     ("web", 3, "registry.local/shop/web:1.4.2", "256Mi", 8080),
     ("checkout", 2, "registry.local/shop/checkout:2.7.0", "512Mi", 8080),
     ("email-worker", 1, "registry.local/shop/email-worker:0.9.3", "128Mi", 0),
+    ("web-api", 1, "registry.local/shop/web-api:1.0.1", "256Mi", 8080),
 )
+DB_VOLUME = "1Gi"
 
 
 def namespace(name: str) -> dict[str, Any]:
@@ -82,6 +90,58 @@ def deployment(name: str, replicas: int, image: str, memory: str, port: int) -> 
     return obj
 
 
+def _container(name: str, image: str, memory: str, cpu: str = "100m") -> dict[str, Any]:
+    return {"name": name, "image": image, "imagePullPolicy": "IfNotPresent",
+            "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}}
+
+
+def database() -> dict[str, Any]:
+    """shop/db: two replicas, each with its own claim from the volumeClaimTemplate."""
+    container = _container("db", "registry.local/shop/db:15.4", "1Gi", "250m")
+    container["ports"] = [{"name": "postgres", "containerPort": 5432, "protocol": "TCP"}]
+    container["volumeMounts"] = [{"name": "data", "mountPath": "/var/lib/postgresql/data"}]
+    obj: dict[str, Any] = {
+        "metadata": {"name": "db", "namespace": "shop",
+                     "labels": {"app": "db", "app.kubernetes.io/part-of": "shop"}},
+        "spec": {
+            "replicas": 2, "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}},
+                         "spec": {"containers": [container]}},
+            "volumeClaimTemplates": [{
+                "metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": DB_VOLUME}}}}],
+        },
+    }
+    default_statefulset(obj)
+    return obj
+
+
+def node_agent() -> dict[str, Any]:
+    """kube-system/node-agent: one pod per node, as a log or metrics agent runs."""
+    obj: dict[str, Any] = {
+        "metadata": {"name": "node-agent", "namespace": "kube-system",
+                     "labels": {"app": "node-agent"}},
+        "spec": {
+            "selector": {"matchLabels": {"app": "node-agent"}},
+            "template": {"metadata": {"labels": {"app": "node-agent"}}, "spec": {
+                "containers": [_container("agent", "registry.local/infra/node-agent:2.3.1",
+                                          "64Mi", "50m")]}},
+        },
+    }
+    default_daemonset(obj)
+    return obj
+
+
+def debug_pod() -> dict[str, Any]:
+    """shop/debug: created by hand (`kubectl run`), so it has no owner."""
+    return {"metadata": {"name": "debug", "namespace": "shop", "labels": {"run": "debug"}},
+            "spec": {"restartPolicy": "Always", "containers": [
+                {**_container("debug", "registry.local/tools/netshoot:0.11", "64Mi", "10m"),
+                 "command": ["sleep", "infinity"]}]}}
+
+
 def nightly_report() -> dict[str, Any]:
     """A CronJob to hand over to a Temporal Schedule. Suspended: a live daily schedule would
     add a Job to `shop` whenever a test happened to run across 02:00 UTC (tests list the
@@ -123,6 +183,9 @@ def seed(store: Store) -> None:
         store.create(get_type("", "nodes"), node(name, i))
     for spec in SHOP:
         store.create(get_type("apps", "deployments"), deployment(*spec))
+    store.create(get_type("apps", "statefulsets"), database())
+    store.create(get_type("apps", "daemonsets"), node_agent())
+    store.create(get_type("", "pods"), debug_pod())
     store.create(get_type("batch", "cronjobs"), nightly_report())
     store.create(get_type("policy", "poddisruptionbudgets"), {
         "metadata": {"name": "web", "namespace": "shop"},

@@ -20,6 +20,8 @@ HEALTHY = "healthy"
 CRASH = "crash"  # CrashLoopBackOff, last terminated with Error
 OOM = "oom"  # CrashLoopBackOff, last terminated OOMKilled
 UNREADY = "unready"  # running but failing readiness
+PENDING = "pending"  # never starts: Pending, waiting in ContainerCreating
+IMAGE_PULL = "image-pull"  # image cannot be pulled: Pending, waiting in ImagePullBackOff
 
 _rng = random.SystemRandom()
 
@@ -34,9 +36,15 @@ def _digest(text: str) -> str:
 
 def new_pod(rs: dict[str, Any], node: str, ip: str) -> dict[str, Any]:
     """A pod for `rs`, as the ReplicaSet controller would create it."""
-    meta = rs["metadata"]
-    template = copy.deepcopy(rs["spec"]["template"])
-    name = f"{meta['name']}-{random_suffix()}"
+    name = f"{rs['metadata']['name']}-{random_suffix()}"
+    return owned_pod(rs, "apps/v1", rs["spec"]["template"], name, node, ip)
+
+
+def owned_pod(owner: dict[str, Any], api_version: str, template: dict[str, Any], name: str,
+              node: str, ip: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A pod from `template`, controlled by `owner` (ReplicaSet, StatefulSet, DaemonSet, Job)."""
+    meta = owner["metadata"]
+    template = copy.deepcopy(template)
     spec = template.get("spec", {})
     spec["nodeName"] = node
     spec.setdefault("restartPolicy", "Always")
@@ -45,10 +53,11 @@ def new_pod(rs: dict[str, Any], node: str, ip: str) -> dict[str, Any]:
         "metadata": {
             "name": name,
             "namespace": meta["namespace"],
-            "labels": dict((template.get("metadata") or {}).get("labels") or {}),
+            "labels": {**((template.get("metadata") or {}).get("labels") or {}),
+                       **(labels or {})},
             "annotations": dict((template.get("metadata") or {}).get("annotations") or {}),
             "ownerReferences": [{
-                "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": meta["name"],
+                "apiVersion": api_version, "kind": owner["kind"], "name": meta["name"],
                 "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True,
             }],
         },
@@ -111,6 +120,8 @@ def _keep_transitions(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> N
 
 def apply_condition(pod: dict[str, Any], condition: str) -> dict[str, Any]:
     """Return a copy of `pod` whose status reflects `condition` one tick on."""
+    if condition in (PENDING, IMAGE_PULL):
+        return _still_waiting(pod, condition)
     pod = copy.deepcopy(pod)
     status = pod["status"]
     now = now_iso()
@@ -152,6 +163,28 @@ def apply_condition(pod: dict[str, Any], condition: str) -> dict[str, Any]:
             cs["state"] = {"running": running}
             cs["ready"], cs["started"] = ready, True
         statuses.append(cs)
+    status["containerStatuses"] = statuses
+    return pod
+
+
+def _still_waiting(pod: dict[str, Any], condition: str) -> dict[str, Any]:
+    """A pod whose containers never start: the kubelet keeps it Pending and says why."""
+    pod = copy.deepcopy(pod)
+    status = pod["status"]
+    old_conditions = status.get("conditions", [])
+    status["phase"] = "Pending"
+    status["conditions"] = _conditions(False, now_iso())
+    _keep_transitions(old_conditions, status["conditions"])
+    by_name = {c["name"]: c for c in status.get("containerStatuses", [])}
+    statuses = []
+    for container in pod["spec"].get("containers", []):
+        name, image = container["name"], container.get("image", "")
+        waiting = {"reason": "ContainerCreating"} if condition == PENDING else {
+            "reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
+        statuses.append({
+            "name": name, "image": image, "imageID": "", "ready": False, "started": False,
+            "restartCount": int((by_name.get(name) or {}).get("restartCount", 0)),
+            "state": {"waiting": waiting}, "lastState": {}})
     status["containerStatuses"] = statuses
     return pod
 

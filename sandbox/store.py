@@ -24,7 +24,8 @@ Obj = dict[str, Any]
 
 # Kinds whose spec changes bump metadata.generation (what controllers track
 # through status.observedGeneration).
-_GENERATION_KINDS = {"Deployment", "ReplicaSet", "Job", "CronJob", "PodDisruptionBudget"}
+_GENERATION_KINDS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob",
+                     "PodDisruptionBudget"}
 _EVENT_HISTORY = 2000
 
 

@@ -52,3 +52,17 @@ def memory_limit(template: dict[str, Any]) -> float | None:
 
 def images(template: dict[str, Any]) -> dict[str, str]:
     return {c.get("name", ""): c.get("image", "") for c in containers(template)}
+
+
+# The label each owner stamps on its pods with the template they were made from:
+# ReplicaSets `pod-template-hash: <hash>`, StatefulSets `controller-revision-hash:
+# <name>-<hash>`, DaemonSets `controller-revision-hash: <hash>`.
+REVISION_LABEL = "controller-revision-hash"
+
+
+def pod_template_hash(pod: dict[str, Any]) -> str:
+    """The template hash a pod was created from, whichever controller made it."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    if labels.get(HASH_LABEL):
+        return str(labels[HASH_LABEL])
+    return str(labels.get(REVISION_LABEL, "")).rsplit("-", 1)[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .cronjobs import CONCURRENCY_POLICIES, MAX_NAME_LENGTH, parse_schedule, time_zone
@@ -61,7 +62,7 @@ def validate(rt: ResourceType, obj: Any, namespace: str | None) -> None:
     for key, value in (meta.get("labels") or {}).items():
         _require(isinstance(value, str) and bool(_LABEL_VALUE.match(value)) and len(value) <= 63,
                  rt, name, f"metadata.labels.{key}", f"Invalid value: {value!r}")
-    if rt.kind in ("Deployment", "ReplicaSet"):
+    if rt.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
         _validate_workload(rt, obj, name)
     if rt.kind == "CronJob":
         _validate_cronjob(rt, obj, name)
@@ -175,3 +176,34 @@ def default_deployment(obj: dict[str, Any]) -> None:
                                  "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
     pod_spec = spec.setdefault("template", {}).setdefault("spec", {})
     pod_spec.setdefault("restartPolicy", "Always")
+
+
+def default_statefulset(obj: dict[str, Any]) -> None:
+    """apps/v1 StatefulSet defaults (pkg/apis/apps/v1/defaults.go)."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    spec.setdefault("updateStrategy", {"type": "RollingUpdate",
+                                       "rollingUpdate": {"partition": 0}})
+    spec.setdefault("persistentVolumeClaimRetentionPolicy",
+                    {"whenDeleted": "Retain", "whenScaled": "Retain"})
+    spec.setdefault("template", {}).setdefault("spec", {}).setdefault("restartPolicy", "Always")
+
+
+def default_daemonset(obj: dict[str, Any]) -> None:
+    """apps/v1 DaemonSet defaults (pkg/apis/apps/v1/defaults.go)."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {
+        "maxUnavailable": 1, "maxSurge": 0}})
+    spec.setdefault("template", {}).setdefault("spec", {}).setdefault("restartPolicy", "Always")
+
+
+# Kind -> the API server's defaulting for it, applied on create and update.
+DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "Deployment": default_deployment,
+    "StatefulSet": default_statefulset,
+    "DaemonSet": default_daemonset,
+    "CronJob": default_cronjob,
+}

@@ -19,6 +19,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.cronjobs import CronJobActivities, ScheduleStateActivities
 from activities.governor import GovernorActivities
+from activities.incidents import IncidentActivities
 from activities.kubernetes import KubernetesActivities
 from activities.ledger import LedgerActivities
 from activities.notify import NotifyActivities
@@ -90,6 +91,7 @@ def activities_for(
             *_methods(NotifyActivities(http=http)),
             *_methods(PolicyActivities(default_path=settings.policy_path)),
             *_methods(GovernorActivities(client=client)),
+            *_methods(IncidentActivities(client=client)),
             *_methods(ScheduleStateActivities(client=client)),
             *_methods(LedgerActivities(store=open_ledger(settings.ledger_url))),
         ]

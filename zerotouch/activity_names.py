@@ -41,6 +41,7 @@ LOAD_POLICY: Final = "load_policy"
 REQUEST_GRANT: Final = "request_grant"
 APPEND_INCIDENT_RECORD: Final = "append_incident_record"
 UNPAUSE_SCHEDULE: Final = "unpause_schedule"  # the CronJob handover (workflows/cronjob_run)
+FORWARD_ALERTS: Final = "forward_alerts"  # an incident merging into its workload's incident
 
 QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
     **dict.fromkeys((RESTART_DEPLOYMENT, SCALE_DEPLOYMENT, ROLLBACK_DEPLOYMENT, RAISE_MEMORY_LIMIT, EVICT_POD,
@@ -48,7 +49,7 @@ QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
                      WAIT_FOR_JOB, CREATE_CRONJOB_JOB, SUSPEND_CRONJOB, RESOLVE_WORKLOAD), KUBERNETES_QUEUE),
     **dict.fromkeys((TERMINATE_IDLE_CONNECTIONS, GET_CONNECTION_USAGE), DATA_QUEUE),
     **dict.fromkeys((QUERY_PROMQL, WAIT_FOR_PROMQL, SEND_NOTIFICATION, LOAD_POLICY, REQUEST_GRANT,
-                     APPEND_INCIDENT_RECORD, UNPAUSE_SCHEDULE), OBSERVE_QUEUE),
+                     APPEND_INCIDENT_RECORD, UNPAUSE_SCHEDULE, FORWARD_ALERTS), OBSERVE_QUEUE),
 }
 """Every activity name, with the (unscoped) task queue whose workers register it."""
 

@@ -40,6 +40,14 @@ class IncidentInput(BaseModel):
     cluster: str = Field(default="", description="scope: activity task queues get this suffix")
 
 
+class AlertForward(BaseModel):
+    """Alerts an incident hands to the incident they turned out to belong to (`forward_alerts`)."""
+
+    incident_id: str
+    cluster: str = ""
+    events: list[AlertEvent] = Field(min_length=1)
+
+
 class TimelineEntry(BaseModel):
     at: datetime
     kind: str = Field(description="detected, triaged, action, verification, resolution, escalation, ...")

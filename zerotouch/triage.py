@@ -113,7 +113,8 @@ def triage(policy: Policy, labels: dict[str, str], workload: WorkloadRef | None 
             f"runbook {runbook.name} needs labels {target.namespace_label!r} and {target.deployment_label!r}"
         )
     result.confidence = runbook.confidence
-    result.service = subject.get("service") or result.target
+    # No Deployment to act on (a CronJob's failed run, a StatefulSet's pod): the workload is still what broke.
+    result.service = subject.get("service") or (result.target if result.deployment else named) or result.target
     return result
 
 

@@ -39,6 +39,7 @@ WORKLOAD_LABELS: tuple[tuple[str, WorkloadKind], ...] = (
 )
 # Named kinds whose workload is another object (a CronJob's Job, an HPA's target): resolved too.
 _FOLLOWED_FROM_LABELS: tuple[WorkloadKind, ...] = ("Job", "HorizontalPodAutoscaler")
+LABEL_OF_KIND: dict[str, str] = {kind: label for label, kind in WORKLOAD_LABELS}
 # Every label the resolution activity reads (the rest of an alert's labels never reach the API).
 RESOLUTION_LABELS: tuple[str, ...] = ("namespace", "pod", *(name for name, _ in WORKLOAD_LABELS), "node")
 
@@ -141,7 +142,7 @@ def named_ref(labels: dict[str, str]) -> WorkloadRef | None:
         return None
     name, kind = named
     return WorkloadRef(kind=kind, namespace=labels.get("namespace", ""), name=name,
-                       path=[f"label {kind.lower()}={name}"])
+                       path=[f"label {LABEL_OF_KIND[kind]}={name}"])
 
 
 def resolution_query(labels: dict[str, str]) -> WorkloadQuery:

@@ -19,8 +19,8 @@ from bench.profile import Profile
 from bench.report import Goal, Section
 from bench.stack import Stack, zerotouch_stack
 from bench.stats import median, spread
-from starters.relay.deliver import summary_of
 from zerotouch.alerts import AlertEvent, fingerprint_of
+from zerotouch.incident_signals import summary_of
 from zerotouch.models import IncidentInput
 from zerotouch.names import INCIDENT_WORKFLOW, SIGNAL_ALERT_FIRED, WORKFLOWS_QUEUE, queue_for
 

@@ -18,14 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from starters.relay.config import RelayConfig
 from zerotouch.alerts import AlertEvent, WebhookPayload, incident_id_for, to_event
-from zerotouch.models import IncidentInput
-from zerotouch.names import INCIDENT_WORKFLOW, SIGNAL_ALERT_FIRED, SIGNAL_ALERT_RESOLVED, queue_for
-from zerotouch.workloads import workload_key
+from zerotouch.incident_signals import tell_incident
 
 log = logging.getLogger("zerotouch.relay")
 
@@ -39,7 +36,6 @@ _TRANSIENT = {
     RPCStatusCode.INTERNAL,
     RPCStatusCode.UNKNOWN,
 }
-SUMMARY_LIMIT = 200
 # Incidents told at once per webhook. Temporal's throughput bounds a big group, not this (5,000
 # alerts to the dev server: 38 s with 64 in flight, 52 s with 256, on a busy 2-core machine); the
 # bound keeps a payload of thousands from queueing thousands of RPCs at once, each of which the
@@ -70,14 +66,6 @@ class Delivery:
     accepted: int
     incidents: list[str]
     heartbeats: int = 0  # always-firing alerts (Watchdog) accepted and not told to any incident
-
-
-def summary_of(event: AlertEvent) -> str:
-    """One line for the Web UI's workflow list, e.g. ``KubePodCrashLooping shop/web``."""
-    labels = event.labels
-    workload = workload_key(labels) or labels.get("service") or labels.get("instance")
-    target = "/".join(part for part in (labels.get("namespace"), workload) if part)
-    return f"{event.alertname} {target}".strip()[:SUMMARY_LIMIT]
 
 
 # An alert as the relay told it to an incident: repeats of it in a retried group are skipped.
@@ -167,28 +155,7 @@ class CatchUp:
 
 async def _signal(client: Client, incident_id: str, event: AlertEvent, config: RelayConfig) -> bool:
     """Tell one event to its incident; whether the incident exists afterwards."""
-    if event.status == "firing":
-        await client.start_workflow(
-            INCIDENT_WORKFLOW,
-            IncidentInput(incident_id=incident_id, cluster=config.cluster),
-            id=incident_id,
-            task_queue=queue_for(config.task_queue, config.cluster),
-            # A repeat or a second alert of the group joins the running incident.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal=SIGNAL_ALERT_FIRED,
-            start_signal_args=[event],
-            static_summary=summary_of(event),
-        )
-        return True
-    # A resolved alert must never open an incident: signal only what is running.
-    try:
-        await client.get_workflow_handle(incident_id).signal(SIGNAL_ALERT_RESOLVED, event)
-    except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            raise
-        log.debug("resolved alert for %s: no open incident, nothing to resolve", incident_id)
-        return False
-    return True
+    return await tell_incident(client, incident_id, event, cluster=config.cluster, task_queue=config.task_queue)
 
 
 async def _tell_incident(client: Client, incident_id: str, events: list[AlertEvent], config: RelayConfig,

@@ -99,5 +99,5 @@ def test_the_old_hand_written_list_is_still_registered() -> None:
     }
     added = {"create_scheduled_job", "wait_for_job"}  # ScheduledJobWorkflow (issue 12)
     added |= {"create_cronjob_job", "suspend_cronjob", "unpause_schedule"}  # imported CronJobs (issue 12)
-    added |= {"resolve_workload"}  # owner resolution for pod-only alerts (issue 11)
+    added |= {"resolve_workload", "forward_alerts"}  # owner resolution and merging (issue 11)
     assert expected | added == activity_names.ALL_ACTIVITIES

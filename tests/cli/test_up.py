@@ -10,9 +10,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import yaml
 
+from embedded.sandbox_monitoring import monitoring_installed
 from tests.support.policies import fast_policy
 from zerotouch.ports import free_port
 
@@ -85,8 +89,6 @@ def wait_for_incident(state_dir: Path, predicate: object, timeout: float = 60.0)
 
 def _metrics_until(url: str, needle: str, timeout: float = 15.0) -> str:
     """Scrape until ``needle`` shows (workflow metrics are exported once a second)."""
-    import httpx
-
     deadline = time.monotonic() + timeout
     text = ""
     while time.monotonic() < deadline:
@@ -166,3 +168,99 @@ def test_commands_without_a_running_up_say_so(tmp_path: Path) -> None:
     assert result.returncode == 2 and "zerotouch up" in result.stderr
     result = zerotouch("sandbox", "inject", "crashloop", "shop", state_dir=tmp_path, check=False)
     assert result.returncode == 2 and "NAMESPACE/DEPLOYMENT" in result.stderr
+
+
+def _processes_using(path: Path) -> dict[int, str]:
+    """PID -> command line of every process whose command line names ``path`` (the test's state dir)."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(path) in cmdline:
+            found[int(proc.name)] = cmdline
+    return found
+
+
+def _poll_json(url: str, check: object, timeout: float = 60.0) -> object:
+    """GET ``url`` until ``check(json)`` is truthy; its last value explains a failure."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = httpx.get(url, timeout=5).json()
+            if check(last):  # type: ignore[operator]
+                return last
+        except httpx.HTTPError as error:
+            last = error
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not satisfy {check} in {timeout}s; last answer: {last}")
+
+
+def _targets_up(answer: dict[str, Any]) -> bool:
+    active = answer["data"]["activeTargets"]
+    return bool(active) and all(target["health"] == "up" for target in active)
+
+
+def _has_rule(answer: dict[str, Any], name: str) -> bool:
+    return any(rule.get("name") == name for group in answer["data"]["groups"] for rule in group["rules"])
+
+
+def test_up_sandbox_runs_prometheus_with_the_stock_rules_and_alertmanager_to_the_relay(
+    state_dir: Path, ports: dict[str, int]
+) -> None:
+    if not monitoring_installed():
+        pytest.fail("Prometheus/Alertmanager are not installed; CI installs them "
+                    "(apt-get install prometheus prometheus-alertmanager)")
+    up = Up(state_dir, ports)
+    started: dict[int, str] = {}
+    try:
+        endpoints = json.loads((state_dir / "endpoints.json").read_text())
+        prometheus, alertmanager = endpoints["prometheus"], endpoints["alertmanager"]
+        started = {pid: cmd for pid, cmd in _processes_using(state_dir.resolve()).items() if pid != up.process.pid}
+        # The dev server, Prometheus and Alertmanager: their command lines name the state dir.
+        assert {"prometheus", "prometheus-alertmanager"} <= {Path(cmd.split()[0]).name for cmd in started.values()}
+        assert (state_dir / "prometheus.log").exists() and (state_dir / "alertmanager.log").exists()
+        _poll_json(f"{prometheus}/api/v1/rules", lambda a: _has_rule(a, "KubePodCrashLooping")
+                   and _has_rule(a, "Watchdog") and _has_rule(a, "ZerotouchScheduleSkippedRun"))
+        targets = _poll_json(f"{prometheus}/api/v1/targets", _targets_up)
+        jobs = {t["labels"]["job"]: t for t in targets["data"]["activeTargets"]}  # type: ignore[index]
+        assert {"sandbox", "zerotouch-relay"} <= set(jobs)
+        if "kube-state-metrics" in jobs:  # the sandbox serves per-exporter endpoints
+            assert jobs["kube-state-metrics"]["labels"]["service"] == "kube-state-metrics"
+            assert jobs["kube-state-metrics"]["labels"]["endpoint"] == "https-main"
+        # Watchdog always fires: Prometheus evaluates the stock rules and sends to Alertmanager.
+        _poll_json(f"{alertmanager}/api/v2/alerts?filter=alertname%3D%22Watchdog%22", bool)
+        config = yaml.safe_load(httpx.get(f"{alertmanager}/api/v2/status", timeout=5).json()["config"]["original"])
+        assert config["route"]["group_by"] == ["namespace"]
+        (hook,) = config["receivers"][0]["webhook_configs"]
+        assert hook["url"] == f"{endpoints['relay']}/alertmanager" and hook["send_resolved"] is True
+        assert Path(hook["http_config"]["authorization"]["credentials_file"]).read_text().strip() == \
+            (state_dir / "relay-token").read_text().strip()
+    finally:
+        code = up.stop()
+        leftover = [pid for pid in started if Path(f"/proc/{pid}").exists()]
+        for pid in leftover:  # only the ones this test's `up` started, by PID
+            os.kill(pid, signal.SIGKILL)
+    assert code == 0
+    assert not leftover, f"still running after `up` stopped: {[started[pid] for pid in leftover]}"
+
+
+@pytest.mark.parametrize(("sandbox", "monitoring", "says"), [
+    (True, True, "apt-get install prometheus prometheus-alertmanager"),
+    (True, False, "--no-monitoring"),
+    (False, True, None),  # nothing to scrape, nothing to say
+])
+def test_up_says_in_one_line_why_promql_verification_is_off(sandbox: bool, monitoring: bool,
+                                                            says: str | None) -> None:
+    from embedded.up import EmbeddedOptions, _monitoring_off
+
+    lines = _monitoring_off(EmbeddedOptions(sandbox=sandbox, monitoring=monitoring))
+    if says is None:
+        assert lines == []
+    else:
+        (line,) = lines
+        assert says in line and "PromQL verification is off" in line

@@ -8,11 +8,12 @@ from typing import Any, get_args
 import pytest
 import yaml
 
+from embedded.stock_rules import stock_groups
 from tests.deploy.conftest import POLICY_FILE
 from zerotouch.action_params import PARAMS_OF_ACTION, ActionName, ScaleDeploymentParams
 from zerotouch.policy import Policy, PolicyError, parse_policy, policy_schema
 from zerotouch.quantities import parse_memory
-from zerotouch.triage import approval_reason, render_promql, triage
+from zerotouch.triage import approval_reason, match_runbook, render_promql, triage
 
 # (alert labels beyond alertname) per seed class → runbook's first action
 SEED_CLASSES = [
@@ -140,7 +141,7 @@ def test_guardrails_and_global_settings(policy: Policy) -> None:
     assert (guard.scale_up_max_factor, guard.scale_down_min_factor) == (3.0, 0.5)
     assert guard.memory_factor == 2.0 and parse_memory(guard.memory_cap) == 2 * 2**30
     assert policy.mode == "auto" and policy.four_eyes
-    assert policy.group_by == ["alertname", "namespace", "deployment"]
+    assert policy.group_by == ["alertname", "namespace", "workload"]
     assert policy.resolution_cooldown == timedelta(minutes=10)
     assert policy.confidence_threshold == 0.8
     assert policy.approvers.names and policy.approvers.groups
@@ -265,3 +266,53 @@ def test_the_schema_accepts_each_actions_parameters(step: dict[str, Any]) -> Non
 @pytest.mark.parametrize(("step", "message"), BAD_STEPS, ids=[f"{s['action']}-{m[:30]}" for s, m in BAD_STEPS])
 def test_the_schema_rejects_unknown_or_mistyped_parameters(step: dict[str, Any], message: str) -> None:
     assert not _schema_validator().is_valid(_runbook(step)), message
+
+
+# The stock kube-prometheus alerts zerotouch covers (issue 11), with the labels they really carry: a pod
+# or the workload as kubernetes-mixin names it, and kube-state-metrics' scrape labels.
+_SCRAPE = {"job": "kube-state-metrics", "service": "kube-state-metrics", "instance": "10.0.0.7:8443"}
+STOCK_AUTOMATED = {
+    "KubePodCrashLooping": ("restart-crashlooping", {"pod": "web-7d9c5fb8d4-x2kqz", "container": "app"}),
+    "KubeContainerWaiting": ("restart-stuck-pods", {"pod": "web-7d9c5fb8d4-x2kqz", "container": "app",
+                                                    "reason": "ContainerCreating"}),
+    "KubeDeploymentReplicasMismatch": ("restart-crashlooping", {"deployment": "web"}),
+    "KubeDeploymentRolloutStuck": ("rollback-stuck-rollout", {"deployment": "web"}),
+}
+STOCK_UNPULLABLE = {"pod": "web-7d9c5fb8d4-x2kqz", "container": "app", "reason": "ImagePullBackOff"}
+STOCK_ESCALATED = {
+    "KubePodNotReady": {"pod": "web-7d9c5fb8d4-x2kqz"},
+    "KubeStatefulSetReplicasMismatch": {"statefulset": "db"},
+    "KubeDaemonSetRolloutStuck": {"daemonset": "node-agent"},
+    "KubeJobFailed": {"job_name": "backup-28912345"},
+    "KubeHpaMaxedOut": {"horizontalpodautoscaler": "web"},
+    "KubePersistentVolumeFillingUp": {"persistentvolumeclaim": "data-db-0"},
+    "KubeNodeNotReady": {"node": "sandbox-node-1"},
+    "CPUThrottlingHigh": {"pod": "web-7d9c5fb8d4-x2kqz", "container": "app"},
+    "NodeFilesystemSpaceFillingUp": {"mountpoint": "/", "device": "/dev/vda1"},
+}
+
+
+def test_stock_alerts_are_remediated_or_escalated_with_a_reason(policy: Policy) -> None:
+    stock = {rule["alert"] for group in stock_groups() for rule in group["rules"] if "alert" in rule}
+    assert set(STOCK_AUTOMATED) | set(STOCK_ESCALATED) <= stock, "names as upstream spells them"
+    for alertname, (runbook_name, labels) in STOCK_AUTOMATED.items():
+        runbook = match_runbook(policy, {"alertname": alertname, "namespace": "shop", **_SCRAPE, **labels})
+        assert runbook is not None and runbook.name == runbook_name, alertname
+        assert all(step.action != "escalate" for step in runbook.steps)
+    for alertname, labels in STOCK_ESCALATED.items():
+        runbook = match_runbook(policy, {"alertname": alertname, "namespace": "shop", **_SCRAPE, **labels})
+        assert runbook is not None, f"{alertname}: the policy must say why it is not automated"
+        assert [step.action for step in runbook.steps] == ["escalate"] and runbook.description, alertname
+    unpullable = match_runbook(policy, {"alertname": "KubeContainerWaiting", "namespace": "shop", **STOCK_UNPULLABLE})
+    assert unpullable is not None and unpullable.name == "rollback-unpullable-image"
+    other = match_runbook(policy, {"alertname": "KubeContainerWaiting", "namespace": "shop", "reason": "Other"})
+    assert other is not None and other.name == "pod-not-ready-needs-a-human"
+
+
+def test_heartbeats_and_exporter_labels(policy: Policy) -> None:
+    assert policy.alerts.is_heartbeat({"alertname": "Watchdog", "severity": "none"})
+    assert policy.alerts.is_heartbeat({"alertname": "InfoInhibitor", "namespace": "shop"})
+    assert not policy.alerts.is_heartbeat({"alertname": "KubePodCrashLooping"})
+    labels = {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "auth-7d9c5fb8d4-x2kqz", **_SCRAPE}
+    assert policy.alerts.application_labels(labels) == {
+        "alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "auth-7d9c5fb8d4-x2kqz"}

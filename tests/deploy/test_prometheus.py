@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from embedded.stock_rules import stock_groups
 from tests.deploy.conftest import DEPLOY, RULES_FILE, run_tool, tool
 from zerotouch.policy import Policy
 from zerotouch.triage import match_runbook, render_promql
@@ -52,7 +53,8 @@ def test_every_alert_is_remediated_or_explicitly_escalate_only(policy: Policy, r
 
 
 def test_every_runbook_alert_exists_in_the_rules(policy: Policy, rules: list[dict[str, Any]]) -> None:
-    alert_names = {rule["alert"] for rule in rules}
+    stock = {rule["alert"] for group in stock_groups() for rule in group["rules"] if "alert" in rule}
+    alert_names = {rule["alert"] for rule in rules} | stock
     for runbook in policy.runbooks:
         missing = set(runbook.match.alertname) - alert_names
         assert not missing, f"runbook {runbook.name} waits for alerts no rule fires: {missing}"

@@ -89,7 +89,7 @@ def test_reset_restores_demo(cluster: SandboxCluster, apps_v1: client.AppsV1Api)
     cluster.fail_requests(status=500, count=5, path_contains="/nothing")
     assert httpx.post(f"{cluster.url}/sandbox/v1/reset").status_code == 200
     assert {d.metadata.name for d in apps_v1.list_namespaced_deployment("shop").items} == {
-        "web", "checkout", "email-worker"}
+        "web", "checkout", "email-worker", "web-api"}
     assert cluster.actions(include_failed=True) == [] and cluster.faults()["active"] == []
     assert httpx.get(f"{cluster.url}/sandbox/v1/api-failures").json()["rules"] == []
     assert cluster.is_healthy("shop", "web") and cluster.is_healthy("shop", "checkout")

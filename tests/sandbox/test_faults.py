@@ -95,7 +95,7 @@ def test_bad_deploy_cleared_by_rollback(cluster: SandboxCluster, apps_v1: client
     deploy = apps_v1.read_namespaced_deployment("web", "shop")
     assert deploy.spec.template.spec.containers[0].image.endswith("-bad")
     wait_until(lambda: len(web_pods(core_v1)) == 3 and all(
-        p.status.phase == "Running" and not p.status.container_statuses[0].ready
+        p.status.phase == "Running" and p.status.container_statuses[0].ready
         and p.spec.containers[0].image.endswith("-bad") for p in web_pods(core_v1)))
     cluster.tick()  # advance the traffic counters at least once more
     errors = metric(cluster, "http_requests_total", namespace="shop", deployment="web", code="500")

@@ -20,7 +20,8 @@ def _json(kubectl: Kubectl, *args: str) -> dict[str, Any]:
 def test_get_deployments_and_pods_json(kubectl: Kubectl) -> None:
     listing = _json(kubectl, "get", "deployments,pods", "-n", "shop")
     kinds = [item["kind"] for item in listing["items"]]
-    assert kinds.count("Deployment") == 3 and kinds.count("Pod") == 6
+    # web 3, checkout 2, email-worker 1, web-api 1; db-0, db-1; the bare debug pod
+    assert kinds.count("Deployment") == 4 and kinds.count("Pod") == 10
     web = next(i for i in listing["items"] if i["metadata"]["name"] == "web")
     assert web["apiVersion"] == "apps/v1" and web["status"]["availableReplicas"] == 3
 

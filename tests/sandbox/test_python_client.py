@@ -27,7 +27,7 @@ def _status(exc: ApiException) -> dict[str, object]:
 def test_demo_workloads_start_healthy(cluster: SandboxCluster, apps_v1: client.AppsV1Api,
                                       core_v1: client.CoreV1Api) -> None:
     deployments = {d.metadata.name: d for d in apps_v1.list_namespaced_deployment("shop").items}
-    assert set(deployments) == {"web", "checkout", "email-worker"}
+    assert set(deployments) == {"web", "checkout", "email-worker", "web-api"}
     web = deployments["web"]
     assert web.spec.replicas == 3
     assert web.spec.template.spec.containers[0].image == "registry.local/shop/web:1.4.2"

@@ -12,11 +12,15 @@ from zerotouch.policy import load_policy
 REPO = Path(__file__).resolve().parents[2]
 
 
-def fast_policy(target: Path) -> Path:
-    """The shipped policy with production waits shortened to seconds; everything else as shipped."""
+def fast_policy(target: Path, *, target_cooldown: str = "2s") -> Path:
+    """The shipped policy with production waits shortened to seconds; everything else as shipped.
+
+    A test where several alerts name one workload keeps a long ``target_cooldown``: that guardrail is
+    what keeps their incidents to one action.
+    """
     document = yaml.safe_load((REPO / "deploy/policy/zerotouch.yaml").read_text())
     document["resolution_cooldown"] = "3s"
-    document["guardrails"]["target_cooldown"] = "2s"
+    document["guardrails"]["target_cooldown"] = target_cooldown
     document["escalation"] = {}
     for runbook in document["runbooks"]:
         runbook["retry_cooldown"] = "1s"

@@ -75,7 +75,8 @@ async def test_a_replaced_pod_still_resolves_by_its_name(
 
 
 @pytest.mark.parametrize(("pod", "reason"), [
-    ("db-0", "no statefulset shop/db"),  # a StatefulSet pod (here already gone): never a Deployment runbook's
+    ("db-0", "acts on Deployments, and pod shop/db-0 → statefulset shop/db"),
+    ("cache-0", "no statefulset shop/cache"),  # a StatefulSet pod already gone, with its StatefulSet
     ("hand-made", "not one a controller makes"),
 ])
 async def test_pods_no_deployment_owns_escalate_without_action(
@@ -100,6 +101,40 @@ async def test_a_bare_pod_is_never_acted_on(
         status = await wait_for(handle, lambda s: s.state == "escalated")
     assert any("never acts on a bare pod" in e.message for e in status.timeline), status.timeline
     assert len(sandbox.actions(namespace="shop")) == writes_before
+
+
+async def test_runs_of_one_cronjob_merge_into_its_incident(
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str
+) -> None:
+    """KubeJobFailed names each run's Job; the relay's key differs per run, owner resolution finds one CronJob."""
+    cronjob = httpx.get(f"{sandbox.url}/apis/batch/v1/namespaces/shop/cronjobs/nightly-report").json()
+    runs = ["nightly-report-28912345", "nightly-report-28912405"]
+    for job in runs:
+        body = {"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": job, "namespace": "shop", "ownerReferences": [{
+                    "apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly-report",
+                    "uid": cronjob["metadata"]["uid"], "controller": True}]},
+                "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                               "containers": [{"name": "job", "image": "busybox:1.36.1"}]}}}}
+        assert httpx.post(f"{sandbox.url}/apis/batch/v1/namespaces/shop/jobs", json=body).status_code == 201
+    events = [alert("KubeJobFailed", severity="warning", namespace="shop", job_name=job, **EXPORTER) for job in runs]
+    home_labels = {**events[0].labels, "workload": "nightly-report"}
+    home = incident_id_for(events[0].model_copy(update={"labels": home_labels}), GROUP_BY, cluster)
+    async with running_workers(time_env.client, cluster, kubernetes_url=sandbox.url):
+        for event in events:
+            handle = await open_incident(time_env.client, cluster, event, make_policy(),
+                                         incident_id=_incident_of(event, cluster))
+            merged = await handle.result()
+            assert merged.state == "closed"
+            job = event.labels["job_name"]
+            assert f"merged into {home} (label job_name={job} → job shop/{job} → cronjob shop/nightly-report)" in [
+                e.message for e in merged.timeline]
+        home_handle = time_env.client.get_workflow_handle(home)
+        status = await wait_for(home_handle, lambda s: s.alerts_received == 2 and s.state != "open")
+    assert status.state != "closed" and status.service == "nightly-report"
+    assert {e.message for e in status.timeline if e.message.startswith("workload:")} == {
+        "workload: label job_name=nightly-report-28912345 → job shop/nightly-report-28912345"
+        " → cronjob shop/nightly-report"}
 
 
 def test_incident_ids_join_pods_and_keep_prefix_sharing_deployments_apart() -> None:

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.models import (
         ActionRequest,
         ActionResult,
+        AlertForward,
         ClusterUsage,
         ClusterUsageRequest,
         Notification,
@@ -57,6 +58,7 @@ CALLED = frozenset({
     names.GET_ROLLOUT_STATUS, names.GET_CLUSTER_USAGE, names.REQUEST_GRANT, names.APPEND_INCIDENT_RECORD,
     names.RESTART_DEPLOYMENT, names.SCALE_DEPLOYMENT, names.ROLLBACK_DEPLOYMENT, names.RAISE_MEMORY_LIMIT,
     names.EVICT_POD, names.RUN_JOB, names.TERMINATE_IDLE_CONNECTIONS, names.RESOLVE_WORKLOAD,
+    names.FORWARD_ALERTS,
 })
 
 T = TypeVar("T")
@@ -81,6 +83,10 @@ async def _run(
 
 async def load_policy(cluster: str) -> Policy:
     return await _run(names.LOAD_POLICY, PolicyRequest(), cluster=cluster, result_type=Policy)
+
+
+async def forward_alerts(forward: AlertForward, cluster: str) -> int:
+    return await _run(names.FORWARD_ALERTS, forward, cluster=cluster, result_type=int)
 
 
 async def resolve_workload(query: WorkloadQuery, cluster: str) -> WorkloadRef:

@@ -136,6 +136,11 @@ class Incident:
         self._enter("closed")
         metrics.alert_suppressed("already_resolved")
 
+    def merged_into(self, home: str, workload: str) -> None:
+        """Its alerts turned out to be about a workload another incident handles: that one takes them."""
+        self.note("resolution", f"merged into {home} ({workload})")
+        self._enter("closed")
+
     def triaged(self, result: Triage) -> None:
         self.triage = result
         runbook = result.runbook

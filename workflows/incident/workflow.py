@@ -13,11 +13,12 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from zerotouch.alerts import AlertEvent
+    from zerotouch.alerts import WORKLOAD_GROUP, AlertEvent, group_value, incident_id_for
     from zerotouch.durations import format_duration
     from zerotouch.ledger_models import LedgerEntryInput
     from zerotouch.models import (
         AbortInput,
+        AlertForward,
         ApproveInput,
         HumanDecision,
         IncidentInput,
@@ -53,6 +54,8 @@ class IncidentWorkflow:
         self._incident = Incident(params.incident_id)
         self._policy: Policy | None = params.policy
         self._cluster = params.cluster
+        # The latest delivery of each alert: what a merge hands on (`_merge_into_its_workloads`).
+        self._alerts: dict[str, AlertEvent] = {}
 
     @workflow.run
     async def run(self, params: IncidentInput) -> IncidentStatus:
@@ -63,7 +66,10 @@ class IncidentWorkflow:
         if incident.detected_at is None:
             incident.closed_unopened()
             return incident.status()
-        incident.triaged(triage(policy, incident.labels, await self._resolve_workload()))
+        workload = await self._resolve_workload()
+        if await self._merge_into_its_workloads(policy, workload):
+            return incident.status()
+        incident.triaged(triage(policy, incident.labels, workload))
         ladder_task = asyncio.create_task(EscalationLadder(incident, policy, params.cluster).run())
         try:
             await self._respond(policy)
@@ -84,6 +90,33 @@ class IncidentWorkflow:
             workload = WorkloadRef(reason=f"owner resolution failed: {error.cause or error}")
         incident.note("triage", f"workload: {workload.describe()}")
         return workload
+
+    async def _merge_into_its_workloads(self, policy: Policy, workload: WorkloadRef | None) -> bool:
+        """Hand the alerts to the workload's incident when the relay's cheap key guessed another.
+
+        The relay groups by the name a pod's name points to; a pod with a hand-made name owned by
+        shop/web lands elsewhere. Owner resolution knows better: its alerts join shop/web's incident
+        (started if needed) and this one closes as merged, so the workload gets one incident and one
+        action. Returns whether it merged.
+        """
+        incident = self._incident
+        if workload is None or not workload.found or WORKLOAD_GROUP not in policy.group_by:
+            return False
+        if workload.name == group_value(incident.labels, WORKLOAD_GROUP) or not self._alerts:
+            return False
+        first = next(iter(self._alerts.values()))
+        home_labels = {**first.labels, WORKLOAD_GROUP: workload.name}
+        home = incident_id_for(first.model_copy(update={"labels": home_labels}), policy.group_by, self._cluster)
+        if home == incident.incident_id:
+            return False
+        forward = AlertForward(incident_id=home, cluster=self._cluster, events=list(self._alerts.values()))
+        try:
+            await calls.forward_alerts(forward, self._cluster)
+        except ActivityError as error:
+            incident.note("triage", f"could not merge into {home} ({error.cause or error}); handling it here")
+            return False
+        incident.merged_into(home, workload.describe())
+        return True
 
     async def _respond(self, policy: Policy) -> None:
         """Loop until the incident is over: act while allowed, otherwise wait for people."""
@@ -185,10 +218,12 @@ class IncidentWorkflow:
 
     @workflow.signal(name=SIGNAL_ALERT_FIRED)
     def alert_fired(self, event: AlertEvent) -> None:
+        self._alerts[event.fingerprint] = event
         self._incident.alert_fired(event)
 
     @workflow.signal(name=SIGNAL_ALERT_RESOLVED)
     def alert_resolved(self, event: AlertEvent) -> None:
+        self._alerts[event.fingerprint] = event
         self._incident.alert_resolved(event)
 
     # --- query --------------------------------------------------------------------------
