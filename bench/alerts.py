@@ -6,8 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from starters.relay.config import DEFAULT_GROUP_BY
 from zerotouch.alerts import AlertEvent, fingerprint_of, incident_id_for
 
+# Alertmanager's route in the payloads these scenarios send (the relay groups by the policy's own labels).
 GROUP_BY = ["alertname", "namespace", "deployment"]
 RESTART_ALERT = "BenchRestart"  # matched by the bench runbook: a rolling restart
 NOISE_ALERT = "BenchNoise"  # matched by no runbook: recorded and escalated, no action
@@ -45,6 +47,7 @@ def webhook(labels: dict[str, str], status: str = "firing", starts_at: datetime 
 
 
 def incident_id(labels: dict[str, str]) -> str:
+    """The incident the relay makes of these labels (the shipped policy's `group_by`, not Alertmanager's)."""
     event = AlertEvent(fingerprint=fingerprint_of(labels), status="firing", labels=labels,
                        starts_at=datetime.now(UTC))
-    return incident_id_for(event, GROUP_BY)
+    return incident_id_for(event, list(DEFAULT_GROUP_BY))

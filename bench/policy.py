@@ -29,7 +29,7 @@ FAST_CHANGES = [
 ]
 
 
-def bench_policy(target: Path, *, fast_verify: bool = False) -> Path:
+def bench_policy(target: Path, *, fast_verify: bool = False, target_cooldown: str | None = None) -> Path:
     document: dict[str, Any] = yaml.safe_load((REPO / "deploy/policy/zerotouch.yaml").read_text())
     if fast_verify:
         document["resolution_cooldown"] = "3s"
@@ -51,6 +51,9 @@ def bench_policy(target: Path, *, fast_verify: bool = False) -> Path:
     guardrails = document.setdefault("guardrails", {})
     guardrails["global_rate_per_minute"] = 100000
     guardrails["max_in_flight_per_namespace"] = 10000
+    if target_cooldown:
+        # Several stock alerts name one workload; this guardrail is what keeps them to one action.
+        guardrails["target_cooldown"] = target_cooldown
     document["escalation"] = {sev: [{"after": "0s", "notify": ["dashboard"]}] for sev in ("P0", "P1", "P2", "P3", "P4")}
     target.write_text(yaml.safe_dump(document, sort_keys=False))
     load_policy(target)

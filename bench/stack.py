@@ -12,7 +12,7 @@ import secrets
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,14 +129,17 @@ async def _connect(temporal: Child, address: str, timeout: float = 60.0) -> Clie
 async def zerotouch_stack(
     workdir: Path, *, policy_path: Path, relay: bool = True, worker: bool = True,
     prometheus_url: str | None = None, warm_up: bool = True, sandbox_tick: float = 1.0,
-    split_kubernetes: bool = False,
+    split_kubernetes: bool = False, monitoring: Callable[[Stack], str] | None = None,
 ) -> AsyncIterator[Stack]:
     """Dev server (the embedded default's command: SQLite file, WAL, synchronous=normal), sandbox,
     relay and one worker process for all four queues; every child stopped by PID on the way out.
 
     The sandbox's controller loop costs CPU in proportion to its objects; with hundreds of
     deployments a 1 s tick keeps it from taking a core of this 2-core machine. The first action
-    is timed when the sandbox receives the PATCH, which the tick does not delay."""
+    is timed when the sandbox receives the PATCH, which the tick does not delay.
+
+    ``monitoring`` starts Prometheus and Alertmanager once the relay answers (Alertmanager sends
+    to it) and returns the Prometheus URL the worker verifies with; its caller stops them."""
     workdir.mkdir(parents=True, exist_ok=True)
     children: list[Child] = []
     try:
@@ -168,6 +171,8 @@ async def zerotouch_stack(
             children.append(stack.relay)
             stack.relay_url = f"http://127.0.0.1:{relay_port}"
             stack.relay.wait_http(f"{stack.relay_url}/healthz")
+        if monitoring is not None:
+            env["PROMETHEUS_URL"] = monitoring(stack)
         if worker:
             base = [*CLI, "worker", "--kubernetes-url", sandbox_url, "--policy", str(policy_path), "--address", address]
             if split_kubernetes:

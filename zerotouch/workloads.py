@@ -39,7 +39,7 @@ WORKLOAD_LABELS: tuple[tuple[str, WorkloadKind], ...] = (
 )
 # Named kinds whose workload is another object (a CronJob's Job, an HPA's target): resolved too.
 _FOLLOWED_FROM_LABELS: tuple[WorkloadKind, ...] = ("Job", "HorizontalPodAutoscaler")
-LABEL_OF_KIND: dict[str, str] = {kind: label for label, kind in WORKLOAD_LABELS}
+LABEL_OF_KIND: dict[str, str] = {**{kind: label for label, kind in WORKLOAD_LABELS}, "Node": "node"}
 # Every label the resolution activity reads (the rest of an alert's labels never reach the API).
 RESOLUTION_LABELS: tuple[str, ...] = ("namespace", "pod", *(name for name, _ in WORKLOAD_LABELS), "node")
 
@@ -138,6 +138,8 @@ def needs_resolution(labels: dict[str, str]) -> bool:
 def named_ref(labels: dict[str, str]) -> WorkloadRef | None:
     """The workload the labels name outright, as a `WorkloadRef` (no API read needed), or None."""
     named = named_workload(labels)
+    if named is None and labels.get("node") and not labels.get("pod"):
+        named = labels["node"], "Node"  # a node's own alert (KubeNodeNotReady): the node is what broke
     if named is None or named[1] in _FOLLOWED_FROM_LABELS:
         return None
     name, kind = named

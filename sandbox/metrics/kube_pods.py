@@ -26,6 +26,7 @@ def collect(scrape: Scrape, reg: Registry) -> None:
                         "Describes whether the containers readiness check succeeded.")
     p_ready = reg.gauge("kube_pod_status_ready", "Describes whether the pod is ready.")
     phase = reg.gauge("kube_pod_status_phase", "The pods current phase.")
+    pod_reason = reg.gauge("kube_pod_status_reason", "The pod status reasons")
     owner = reg.gauge("kube_pod_owner", "Information about the Pod's owner.")
     info = reg.gauge("kube_pod_info", "Information about pod.")
     limits = reg.gauge("kube_pod_container_resource_limits",
@@ -57,6 +58,8 @@ def collect(scrape: Scrape, reg: Registry) -> None:
             p_ready.add({**base, "condition": cond}, 1 if (cond == "true") == ready else 0)
         for ph in PHASES:
             phase.add({**base, "phase": ph}, 1 if status.get("phase") == ph else 0)
+        for why in STATUS_REASONS:  # KubePodNotReady ignores pods held back on purpose (SchedulingGated)
+            pod_reason.add({**base, "reason": why}, 1 if status.get("reason") == why else 0)
         for ref in refs or [None]:
             owner.add({**base, **owner_labels(ref)}, 1)
         creator = next((r for r in refs if r.get("controller")), None)
@@ -65,6 +68,10 @@ def collect(scrape: Scrape, reg: Registry) -> None:
                   "created_by_name": creator["name"] if creator else "<none>",
                   "priority_class": pod["spec"].get("priorityClassName", ""),
                   "host_network": "true" if pod["spec"].get("hostNetwork") else "false"}, 1)
+
+
+# kube-state-metrics v2's fixed set: every pod gets each, 1 for its status.reason.
+STATUS_REASONS = ("Evicted", "NodeAffinity", "NodeLost", "Shutdown", "UnexpectedAdmissionError", "SchedulingGated")
 
 
 def _resources(family: Any, labels: dict[str, str], values: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ import pytest
 from sandbox import SandboxCluster
 from tests.delivery.alertmanager import Alertmanager
 from tests.delivery.conftest import Temporal, report, start_relay
-from tests.delivery.incidents import GROUP_BY, executions, final_states, incident_id, wait_for_incidents
+from tests.delivery.incidents import ALERTMANAGER_GROUP_BY, executions, final_states, incident_id, wait_for_incidents
 from tests.delivery.load import FAULT_TARGETS, NAMESPACE, Load
 from tests.support.policies import fast_policy
 from tests.support.processes import ChildProcess, zerotouch_command
@@ -104,7 +104,7 @@ async def test_soak_loses_no_incident_and_keeps_memory_flat(
         port = free_port()
         relay = await start_relay(temporal, port, token_file, tmp_path / "relay.log", "--policy", str(policy))
         alertmanager = await Alertmanager.start(tmp_path, relay_url=f"http://127.0.0.1:{port}", token_file=token_file,
-                                                group_by=GROUP_BY, group_wait="0s", group_interval="1s")
+                                                group_by=ALERTMANAGER_GROUP_BY, group_wait="0s", group_interval="1s")
         processes = {"relay": relay, "worker": worker}
         load = Load(alertmanager, sandbox, temporal.client, alerts_per_tick=ALERTS_PER_TICK)
         before = await alertmanager.webhook_counters()

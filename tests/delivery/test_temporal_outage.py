@@ -20,6 +20,7 @@ from starters.relay.server import RelayServer
 from tests.delivery.alertmanager import Alertmanager, am_alert
 from tests.delivery.conftest import TOKEN, Temporal, report
 from tests.delivery.incidents import (
+    ALERTMANAGER_GROUP_BY,
     GROUP_BY,
     assert_one_incident_per_alert,
     fired_signals,
@@ -73,7 +74,8 @@ async def test_alerts_sent_while_temporal_is_down_all_become_incidents_once(
         await relay.start()
         try:
             alertmanager = await Alertmanager.start(tmp_path, relay_url=relay.url, token_file=token_file,
-                                                    group_by=GROUP_BY, group_wait="0s", group_interval="1s")
+                                                    group_by=ALERTMANAGER_GROUP_BY, group_wait="0s",
+                                                    group_interval="1s")
             # Incidents Temporal acknowledged before the crash must survive it (SQLite WAL file).
             acknowledged = [am_alert("BeforeOutage", namespace="outage", deployment=f"svc-{i:03d}")
                             for i in range(ACKNOWLEDGED)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox import SandboxCluster
+from tests.support.receiver import Receiver
 from tests.support.zt import alert, open_incident, running_workers, wait_for
 from tests.workflows.policies import make_policy
 from zerotouch.alerts import AlertEvent, incident_id_for
@@ -135,6 +137,30 @@ async def test_runs_of_one_cronjob_merge_into_its_incident(
     assert {e.message for e in status.timeline if e.message.startswith("workload:")} == {
         "workload: label job_name=nightly-report-28912345 → job shop/nightly-report-28912345"
         " → cronjob shop/nightly-report"}
+
+
+async def test_an_escalation_carries_the_alerts_own_evidence(
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str
+) -> None:
+    """A stock alert with no automated fix goes to a human with what its authors wrote for them."""
+    event = alert("KubeNodeNotReady", severity="critical", node="sandbox-node-2", **EXPORTER)
+    event.annotations = {
+        "summary": "Node is not ready.",
+        "description": "sandbox-node-2 has been unready for more than 15 minutes.",
+        "runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubenodenotready",
+    }
+    with Receiver() as receiver:
+        async with running_workers(time_env.client, cluster, kubernetes_url=sandbox.url):
+            handle = await open_incident(time_env.client, cluster, event, make_policy(receiver.url))
+            status = await wait_for(handle, lambda s: s.state == "escalated")
+            deadline = asyncio.get_running_loop().time() + 30
+            while not any(path == "/chat" for path, _ in receiver.received):
+                assert asyncio.get_running_loop().time() < deadline, "no chat notification"
+                await asyncio.sleep(0.1)
+    assert status.service == "sandbox-node-2" and status.attempts == 0
+    [chat] = [body["text"] for path, body in receiver.received if path == "/chat"]
+    for text in event.annotations.values():
+        assert text in chat, chat
 
 
 def test_incident_ids_join_pods_and_keep_prefix_sharing_deployments_apart() -> None:

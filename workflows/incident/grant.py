@@ -41,7 +41,8 @@ class NeedsApproval:
 
 @dataclass(frozen=True)
 class Refused:
-    """The Governor said no for good, or a human stepped in while we waited (`human`)."""
+    """The Governor said no for good, or the wait ended without acting (`human`: a human stepped in
+    or the alert resolved; the incident's state tells which)."""
 
     reason: str
     human: bool = False
@@ -87,7 +88,10 @@ class GrantConversation:
                           f"{_WHAT[decision.code]}: {decision.reason}; asking again in {format_duration(wait)}")
             if decision.code == "paused":
                 incident.escalate(decision.reason)
-            if not await incident.sleep_unless_stopped(wait):
-                return Refused("a human stepped in while waiting for the Governor", human=True)
+            # A fault that clears while the Governor holds the action back (the sibling incident's
+            # action fixed it) needs nothing more: stop waiting instead of acting after the cooldown.
+            if not await incident.wait_while_firing(wait):
+                why = "a human stepped in" if incident.human_stepped_in else "the alert resolved"
+                return Refused(f"{why} while waiting for the Governor", human=True)
             self._request = self._request.model_copy(update={"request_id": f"{self._base_id}/ask-{self._asks}"})
         return Refused(f"the Governor refused {_MAX_ASKS} times in a row")

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.policy import Policy, Rung
 
 
+from workflows.incident import report
 from workflows.incident.calls import send_notification
 from workflows.incident.state import Incident
 
@@ -88,7 +89,7 @@ class EscalationLadder:
                 incident_id=incident.incident_id,
                 severity=triage.severity if triage else None,
                 summary=summary,
-                text=incident.details(),
+                text=report.details(incident),
                 destination=channel,
             )
             try:

@@ -22,10 +22,9 @@ with workflow.unsafe.imports_passed_through():
         PendingApproval,
         TimelineEntry,
     )
-    from zerotouch.names import SA_INCIDENT_SEVERITY, SA_INCIDENT_STATE, SA_RUNBOOK, SA_SERVICE
     from zerotouch.triage import Triage
 
-from workflows.incident import metrics
+from workflows.incident import metrics, report
 
 # States after which nothing more happens to the incident.
 FINAL_STATES: tuple[IncidentState, ...] = ("aborted", "closed")
@@ -50,6 +49,7 @@ class Incident:
         self.actions: list[ActionRecord] = []
         self.firing: dict[str, bool] = {}
         self.labels: dict[str, str] = {}
+        self.annotations: dict[str, str] = {}  # the first alert's: its summary, description, runbook_url
         self.alerts_received = 0
         self.detected_at: datetime | None = None
         self.alert_started_at: datetime | None = None
@@ -108,6 +108,7 @@ class Incident:
             self.detected_at = workflow.now()
             self.alert_started_at = event.starts_at
             self.labels = dict(event.labels)
+            self.annotations = dict(event.annotations)
             self.note("detected", f"{event.alertname} firing since {event.starts_at.isoformat()}", "alertmanager")
         elif not seen:
             self.note("detected", f"another alert joined: {event.alertname} ({event.fingerprint})", "alertmanager")
@@ -145,7 +146,7 @@ class Incident:
         self.triage = result
         runbook = result.runbook
         self.allowed_attempts = runbook.max_attempts if runbook else 0
-        self.note("triage", _triage_summary(result))
+        self.note("triage", report.triage_summary(result))
         self._enter("triaged")
         metrics.incident_opened(result.severity, runbook.name if runbook else "none",
                                 self.alert_started_at, self.detected_at)
@@ -278,6 +279,14 @@ class Incident:
             return True
         return not self.human_stepped_in
 
+    async def wait_while_firing(self, period: timedelta) -> bool:
+        """Wait durably while the alert fires and no human stepped in; True if automation may go on."""
+        try:
+            await workflow.wait_condition(lambda: self.human_stepped_in or not self.is_firing, timeout=period)
+        except TimeoutError:
+            return True
+        return False
+
     # --- the record ---------------------------------------------------------------
 
     def note(self, kind: str, message: str, actor: str = "zerotouch") -> None:
@@ -285,52 +294,10 @@ class Incident:
 
     def publish(self) -> None:
         """Search attributes and the Web UI's summary follow the state."""
-        triage = self.triage
-        updates = [SA_INCIDENT_STATE.value_set(self.state)]
-        if triage is not None:
-            updates += [
-                SA_INCIDENT_SEVERITY.value_set(triage.severity),
-                SA_RUNBOOK.value_set(triage.runbook.name if triage.runbook else "none"),
-                SA_SERVICE.value_set(triage.service or "unknown"),
-            ]
-        workflow.upsert_search_attributes(updates)
-        workflow.set_current_details(self.details())
-
-    def details(self) -> str:
-        triage = self.triage
-        lines = [f"**{self.state}**" + (" (frozen)" if self.frozen else "")]
-        if triage is not None:
-            runbook = triage.runbook.name if triage.runbook else "none"
-            lines.append(f"severity {triage.severity} · runbook {runbook} · target {triage.target or '-'}")
-        if self.owner:
-            lines.append(f"owned by {self.owner}")
-        if self.pending is not None:
-            lines.append(f"awaiting approval: {self.pending.what} ({self.pending.reason})")
-        lines += [f"- {e.at:%H:%M:%S} {e.kind}: {e.message}" for e in self.timeline[-8:]]
-        return "\n".join(lines)
+        report.publish(self)
 
     def status(self) -> IncidentStatus:
-        triage = self.triage
-        return IncidentStatus(
-            incident_id=self.incident_id,
-            state=self.state,
-            severity=triage.severity if triage else None,
-            runbook=self.runbook_name,
-            confidence=triage.confidence if triage else None,
-            service=triage.service if triage else "",
-            target=triage.target if triage else "",
-            frozen=self.frozen,
-            owner=self.owner,
-            attempts=self.attempts,
-            alerts_received=self.alerts_received,
-            firing=self.is_firing,
-            detected_at=self.detected_at,
-            resolved_at=self.resolved_at,
-            pending_approval=self.pending,
-            actions=list(self.actions),
-            timeline=list(self.timeline),
-            labels=dict(self.labels),
-        )
+        return report.status(self)
 
     # --- internals ----------------------------------------------------------------
 
@@ -358,16 +325,6 @@ class Incident:
         if self.pending is not None:
             metrics.approval_decided(decision, self.pending.requested_at)
             self.pending = None
-
-
-def _triage_summary(result: Triage) -> str:
-    if result.runbook is None:
-        return f"severity {result.severity}; no runbook matches: log and escalate"
-    target = result.target or f"invalid target ({result.target_error})"
-    return (
-        f"severity {result.severity}; runbook {result.runbook.name} "
-        f"(confidence {result.confidence:.2f}); target {target}"
-    )
 
 
 def _with_note(note: str) -> str:
