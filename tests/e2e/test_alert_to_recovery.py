@@ -23,16 +23,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from embedded.monitoring import Alertmanager, Prometheus, fast_rules
 from sandbox import SandboxCluster
-from starters.relay.config import RelayConfig
-from starters.relay.server import RelayServer
+from tests.e2e.relaying import relaying
 from tests.support.policies import fast_policy
 from tests.support.zt import running_workers
 from workflows.incident import IncidentWorkflow
 from zerotouch.alerts import AlertEvent, incident_id_for
 from zerotouch.models import AbortInput, IncidentStatus
 from zerotouch.policy import load_policy
-from zerotouch.telemetry import Telemetry
-from zerotouch.temporal import data_converter
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-" + uuid.uuid4().hex
@@ -98,34 +95,22 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
     policy_path = fast_policy(workdir / "policy.yaml")
     policy = load_policy(policy_path)
     cluster = f"e2e{uuid.uuid4().hex[:6]}"
-    sandbox = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=0.2)
-    sandbox.start()
-    # Relay and workers share one process's telemetry here; Prometheus scrapes it from the relay.
-    telemetry = Telemetry("zerotouch-e2e")
-    await telemetry.start()
-    config = dev_env.client.service_client.config
-    client = await Client.connect(config.target_host, namespace=dev_env.client.namespace,
-                                  data_converter=data_converter(), **telemetry.client_options())
-    relay = RelayServer(RelayConfig(host="127.0.0.1", port=0, token=TOKEN, group_by=policy.group_by,
-                                    cluster=cluster), client, telemetry=telemetry)
     alertmanager = prometheus = None
-    try:
-        await relay.start()
-        alertmanager = Alertmanager(workdir, f"http://127.0.0.1:{relay.port}", token_file)
-        rules = fast_rules(REPO / "deploy/prometheus/rules/zerotouch.rules.yml", workdir / "rules.yml")
-        prometheus = Prometheus(workdir, [sandbox.url.removeprefix("http://")], rules,
-                                alertmanager.url.removeprefix("http://"),
-                                extra_jobs={"zerotouch": [f"127.0.0.1:{relay.port}"]})
-        async with running_workers(client, cluster, kubernetes_url=sandbox.url,
-                                   prometheus_url=prometheus.url, policy_path=str(policy_path)):
-            yield Stack(client, sandbox, prometheus, alertmanager, cluster, policy.group_by, relay.url)
-    finally:
-        for process in (prometheus, alertmanager):
-            if process is not None:
-                process.stop()
-        await relay.stop()
-        sandbox.stop()
-        await telemetry.stop()
+    async with relaying(dev_env, policy, token=TOKEN, cluster=cluster, service="zerotouch-e2e") as started:
+        try:
+            alertmanager = Alertmanager(workdir, started.relay_url, token_file)
+            rules = fast_rules(REPO / "deploy/prometheus/rules/zerotouch.rules.yml", workdir / "rules.yml")
+            prometheus = Prometheus(workdir, [started.sandbox.url.removeprefix("http://")], rules,
+                                    alertmanager.url.removeprefix("http://"),
+                                    extra_jobs={"zerotouch": [started.relay_url.removeprefix("http://")]})
+            async with running_workers(started.client, cluster, kubernetes_url=started.sandbox.url,
+                                       prometheus_url=prometheus.url, policy_path=str(policy_path)):
+                yield Stack(started.client, started.sandbox, prometheus, alertmanager, cluster, policy.group_by,
+                            started.relay.url)
+        finally:
+            for process in (prometheus, alertmanager):
+                if process is not None:
+                    process.stop()
 
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

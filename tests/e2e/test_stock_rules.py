@@ -25,16 +25,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from embedded.sandbox_monitoring import SandboxMonitoring
 from sandbox import SandboxCluster
-from starters.relay.config import RelayConfig
-from starters.relay.server import RelayServer
+from tests.e2e.relaying import relaying
 from tests.support.policies import fast_policy
 from tests.support.zt import running_workers
 from workflows.incident import IncidentWorkflow
 from zerotouch.alerts import AlertEvent, incident_id_for
 from zerotouch.models import IncidentStatus
 from zerotouch.policy import load_policy
-from zerotouch.telemetry import Telemetry
-from zerotouch.temporal import data_converter
 
 TOKEN = "stock-" + uuid.uuid4().hex
 # Every alert's condition must hold this long, and range windows of minutes and hours shrink to
@@ -101,30 +98,16 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
     policy_path = fast_policy(workdir / "policy.yaml", target_cooldown="10m")
     policy = load_policy(policy_path)
     cluster = f"stock{uuid.uuid4().hex[:6]}"
-    sandbox = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=0.2)
-    sandbox.start()
-    telemetry = Telemetry("zerotouch-stock-e2e")
-    await telemetry.start()
-    config = dev_env.client.service_client.config
-    client = await Client.connect(config.target_host, namespace=dev_env.client.namespace,
-                                  data_converter=data_converter(), **telemetry.client_options())
-    relay = RelayServer(RelayConfig(host="127.0.0.1", port=0, token=TOKEN, group_by=policy.group_by,
-                                    alert_sources=policy.alerts, cluster=cluster), client, telemetry=telemetry)
-    monitoring: SandboxMonitoring | None = None
-    try:
-        await relay.start()
-        monitoring = SandboxMonitoring(workdir, sandbox_url=sandbox.url, relay_url=f"http://127.0.0.1:{relay.port}",
+    async with relaying(dev_env, policy, token=TOKEN, cluster=cluster, service="zerotouch-stock-e2e") as started:
+        monitoring = SandboxMonitoring(workdir, sandbox_url=started.sandbox.url, relay_url=started.relay_url,
                                        token_file=token_file, hold=HOLD, window=WINDOW, interval=INTERVAL)
-        await asyncio.to_thread(monitoring.start)
-        async with running_workers(client, cluster, kubernetes_url=sandbox.url,
-                                   prometheus_url=monitoring.prometheus_url, policy_path=str(policy_path)):
-            yield Stack(client, sandbox, monitoring, cluster, policy.group_by)
-    finally:
-        if monitoring is not None:
+        try:
+            await asyncio.to_thread(monitoring.start)
+            async with running_workers(started.client, cluster, kubernetes_url=started.sandbox.url,
+                                       prometheus_url=monitoring.prometheus_url, policy_path=str(policy_path)):
+                yield Stack(started.client, started.sandbox, monitoring, cluster, policy.group_by)
+        finally:
             monitoring.stop()
-        await relay.stop()
-        sandbox.stop()
-        await telemetry.stop()
 
 
 @pytest.mark.parametrize(
