@@ -6,7 +6,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .cronjobs import CONCURRENCY_POLICIES, MAX_NAME_LENGTH, parse_schedule, time_zone
+from .cron_schedule import parse_schedule, time_zone
+from .cronjobs import CONCURRENCY_POLICIES, MAX_NAME_LENGTH
 from .errors import ApiError, invalid
 from .resources import ResourceType
 
