@@ -17,6 +17,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     ZEROTOUCH_POLICY=/etc/zerotouch/zerotouch.yaml
+# PostgreSQL's client and server binaries: the backup worker runs pg_basebackup, pg_dump,
+# pg_verifybackup and pg_restore, and starts throwaway clusters for its test restores.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql \
+ && rm -rf /var/lib/apt/lists/*
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links=/wheels zerotouch \
  && useradd --system --uid 10001 --home-dir /home/zerotouch --create-home zerotouch

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from zerotouch import activity_names as names
+from zerotouch.backup_models import BackupEvidence
 from zerotouch.ledger_models import (
     AlertRef,
     HumanStep,
@@ -36,6 +37,32 @@ class LedgerActivities:
     def append_incident_record(self, entry: LedgerEntryInput) -> LedgerReceipt:
         """Append the incident's immutable record (with its post-mortem) to the ledger."""
         return self._store.append(build_record(entry, recorded_at=datetime.now(UTC)))
+
+    @activity.defn(name=names.APPEND_BACKUP_EVIDENCE)
+    def append_backup_evidence(self, evidence: BackupEvidence) -> LedgerReceipt:
+        """Append a test restore's report: one record per (verification, workflow run)."""
+        return self._store.append(evidence_record(evidence, recorded_at=datetime.now(UTC)))
+
+
+def evidence_record(evidence: BackupEvidence, *, recorded_at: datetime) -> LedgerRecord:
+    """A verification as a ledger record: its report as evidence, its summary as the post-mortem."""
+    report = evidence.report
+    lines = [f"# Backup verification {report.id}", "",
+             f"backup {report.backup_id} of {report.target} ({report.engine}): "
+             f"{'verified' if report.ok else 'FAILED'}; recovery target {report.recovery_target or '-'}; "
+             f"RTO {_fmt(report.rto_seconds)}; RPO {_fmt(report.rpo_seconds)}", ""]
+    lines += [f"- {'ok ' if c.ok else 'FAIL'} {c.name}: {redact(c.output.splitlines()[0]) if c.output else ''}"
+              for c in report.checks]
+    return LedgerRecord(
+        incident_id=f"backup-verification-{report.id}", run_id=evidence.run_id, recorded_at=recorded_at,
+        outcome="resolved" if report.ok else "escalated", root_cause_class="backup-verification",
+        target=report.target, closed_at=report.finished_at, automated=True, kind="backup_verification",
+        evidence=report.model_dump(mode="json"), postmortem="\n".join(lines),
+    )
+
+
+def _fmt(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f} s"
 
 
 def build_record(entry: LedgerEntryInput, *, recorded_at: datetime) -> LedgerRecord:

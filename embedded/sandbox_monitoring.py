@@ -16,7 +16,7 @@ from embedded.scrape import ScrapeJob, sandbox_jobs, served_exporters
 from embedded.stock_rules import stock_groups, write_rule_file
 
 SHIPPED_RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "rules"
-SHIPPED_RULE_FILES = ("zerotouch.rules.yml", "zerotouch-schedules.rules.yml")
+SHIPPED_RULE_FILES = ("zerotouch.rules.yml", "zerotouch-schedules.rules.yml", "zerotouch-backups.rules.yml")
 
 # The demo's stock rules: an alert fires once its condition has held for DEMO_HOLD, and range
 # windows of hours shrink to DEMO_WINDOW, so a fault injected by hand alerts within a minute.

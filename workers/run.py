@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.backups import BackupActivities
 from activities.cronjobs import CronJobActivities, ScheduleStateActivities
 from activities.governor import GovernorActivities
 from activities.incidents import IncidentActivities
@@ -27,18 +29,28 @@ from activities.policy import PolicyActivities
 from activities.postgres import PostgresActivities
 from activities.prometheus import PrometheusActivities
 from activities.workloads import WorkloadActivities
+from workers.backup_engines import engines
 from workers.clients import kubernetes_api_client, postgres_dsn_for
+from workflows.backup import BackupRetentionWorkflow, BackupVerificationWorkflow, BackupWorkflow
 from workflows.cronjob_run import CronJobHandoverWorkflow, CronJobRunWorkflow
 from workflows.governor import GovernorWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.scheduled_job import ScheduledJobWorkflow
 from zerotouch.ledger_store import open_ledger
-from zerotouch.names import ALL_QUEUES, DATA_QUEUE, KUBERNETES_QUEUE, OBSERVE_QUEUE, WORKFLOWS_QUEUE, queue_for
+from zerotouch.names import (
+    ALL_QUEUES,
+    BACKUP_QUEUE,
+    DATA_QUEUE,
+    KUBERNETES_QUEUE,
+    OBSERVE_QUEUE,
+    WORKFLOWS_QUEUE,
+    queue_for,
+)
 from zerotouch.settings import WorkerSettings
 
 WORKFLOWS: list[type] = [IncidentWorkflow, GovernorWorkflow, ScheduledJobWorkflow, CronJobRunWorkflow,
-                         CronJobHandoverWorkflow]
-ACTIVITY_QUEUES = (KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE)
+                         CronJobHandoverWorkflow, BackupWorkflow, BackupVerificationWorkflow, BackupRetentionWorkflow]
+ACTIVITY_QUEUES = (KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE, BACKUP_QUEUE)
 
 # The sandbox re-imports a workflow's modules for every new workflow instance; these helpers
 # keep no module state, so they are imported once and shared (a third of the worker's CPU per
@@ -54,6 +66,9 @@ PASSTHROUGH_MODULES = (
     "workflows.scheduled_job.calls",
     "workflows.scheduled_job.state",
     "workflows.cronjob_run.calls",
+    "workflows.backup.calls",
+    "workflows.backup.failures",
+    "workflows.backup.targets",
 )
 
 
@@ -95,6 +110,9 @@ def activities_for(
             *_methods(ScheduleStateActivities(client=client)),
             *_methods(LedgerActivities(store=open_ledger(settings.ledger_url))),
         ]
+    if queue == BACKUP_QUEUE:
+        return _methods(BackupActivities(repository=settings.backup_repository, engine_for=engines(settings),
+                                         scratch_root=Path(settings.scratch_dir), state_dir=Path(settings.state_dir)))
     return []
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from zerotouch.names import DATA_QUEUE, KUBERNETES_QUEUE, OBSERVE_QUEUE
+from zerotouch.names import BACKUP_QUEUE, DATA_QUEUE, KUBERNETES_QUEUE, OBSERVE_QUEUE
 
 # --- zerotouch-kubernetes: remediations and rollout checks -----------------------------
 RESTART_DEPLOYMENT: Final = "restart_deployment"
@@ -43,13 +43,23 @@ APPEND_INCIDENT_RECORD: Final = "append_incident_record"
 UNPAUSE_SCHEDULE: Final = "unpause_schedule"  # the CronJob handover (workflows/cronjob_run)
 FORWARD_ALERTS: Final = "forward_alerts"  # an incident merging into its workload's incident
 
+# --- zerotouch-backup: backups, test restores, retention (workflows/backup*) -------------
+TAKE_BACKUP: Final = "take_backup"
+VERIFY_BACKUP: Final = "verify_backup"
+BACKUP_CATALOG: Final = "backup_catalog"
+APPLY_RETENTION: Final = "apply_retention"
+# --- zerotouch-observe: the evidence of a verification in the ledger
+APPEND_BACKUP_EVIDENCE: Final = "append_backup_evidence"
+
 QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
     **dict.fromkeys((RESTART_DEPLOYMENT, SCALE_DEPLOYMENT, ROLLBACK_DEPLOYMENT, RAISE_MEMORY_LIMIT, EVICT_POD,
                      RUN_JOB, GET_ROLLOUT_STATUS, GET_CLUSTER_USAGE, WAIT_FOR_ROLLOUT, CREATE_SCHEDULED_JOB,
                      WAIT_FOR_JOB, CREATE_CRONJOB_JOB, SUSPEND_CRONJOB, RESOLVE_WORKLOAD), KUBERNETES_QUEUE),
     **dict.fromkeys((TERMINATE_IDLE_CONNECTIONS, GET_CONNECTION_USAGE), DATA_QUEUE),
     **dict.fromkeys((QUERY_PROMQL, WAIT_FOR_PROMQL, SEND_NOTIFICATION, LOAD_POLICY, REQUEST_GRANT,
-                     APPEND_INCIDENT_RECORD, UNPAUSE_SCHEDULE, FORWARD_ALERTS), OBSERVE_QUEUE),
+                     APPEND_INCIDENT_RECORD, UNPAUSE_SCHEDULE, FORWARD_ALERTS, APPEND_BACKUP_EVIDENCE),
+                    OBSERVE_QUEUE),
+    **dict.fromkeys((TAKE_BACKUP, VERIFY_BACKUP, BACKUP_CATALOG, APPLY_RETENTION), BACKUP_QUEUE),
 }
 """Every activity name, with the (unscoped) task queue whose workers register it."""
 

@@ -167,3 +167,47 @@ class EngineVerification(BaseModel):
     newest_canary_at: datetime | None = None
     tool_versions: dict[str, str] = Field(default_factory=dict)
     durations: dict[str, float] = Field(default_factory=dict)
+
+
+class BackupSummary(BaseModel):
+    """A backup as workflows and lists see it (no file list: that stays in the repository)."""
+
+    id: str
+    target: str
+    engine: Engine
+    method: str
+    started_at: datetime
+    finished_at: datetime
+    size_bytes: int
+    consistent_at: datetime | None = None
+    verified: bool | None = Field(default=None, description="the last verification's result; None: never verified")
+    last_verification_id: str = ""
+    on_hold: bool = False
+
+    @classmethod
+    def of(cls, record: BackupRecord) -> BackupSummary:
+        manifest, last = record.manifest, record.last_verification
+        return cls(id=manifest.id, target=manifest.target, engine=manifest.engine, method=manifest.method,
+                   started_at=manifest.started_at, finished_at=manifest.finished_at, size_bytes=manifest.size_bytes,
+                   consistent_at=manifest.consistent_at, verified=None if last is None else last.ok,
+                   last_verification_id=last.id if last else "", on_hold=record.hold is not None)
+
+
+class BackupCatalog(BaseModel):
+    target: str
+    backups: list[BackupSummary] = Field(default_factory=list, description="oldest first")
+
+    def newest_unverified(self) -> BackupSummary | None:
+        pending = [b for b in self.backups if b.verified is None]
+        return pending[-1] if pending else None
+
+    def newest(self) -> BackupSummary | None:
+        return self.backups[-1] if self.backups else None
+
+
+class BackupEvidence(BaseModel):
+    """What the verification workflow hands the ledger."""
+
+    report: VerificationReport
+    workflow_id: str
+    run_id: str

@@ -186,9 +186,11 @@ class DirectoryRepository:
         shutil.rmtree(doomed, ignore_errors=True)
 
 
-def open_repository(location: str) -> BackupRepository:
-    """A repository by location: a directory path (``file://`` prefix optional)."""
+def open_repository(location: str, base: Path | None = None) -> BackupRepository:
+    """A repository by location: a directory path (``file://`` prefix optional), relative ones in ``base``."""
     path = location.removeprefix("file://")
     if "://" in path:
         raise ValueError(f"unsupported backup repository {location!r}: only directories for now")
+    if base is not None and not Path(path).is_absolute():
+        return DirectoryRepository(base / path)
     return DirectoryRepository(path)

@@ -10,7 +10,8 @@ that start `BackupWorkflow`, `BackupVerificationWorkflow` and `BackupRetentionWo
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -84,6 +85,12 @@ class Retention(_Model):
 class BackupTarget(_Model):
     """One thing that is backed up and proven restorable."""
 
+    def with_paths_under(self, state_dir: Path) -> BackupTarget:
+        """The target with a relative `wal_archive` made absolute in ``state_dir`` (what engines get)."""
+        if not self.wal_archive or self.wal_archive.startswith("/"):
+            return self
+        return self.model_copy(update={"wal_archive": str(state_dir.resolve() / self.wal_archive)})
+
     name: str = Field(pattern=TARGET_NAME, description="names the target in backup IDs, metrics and incidents")
     engine: Engine
     method: PostgresMethod = Field(default="logical", description="postgres: physical (pg_basebackup + WAL) or logical")
@@ -91,7 +98,9 @@ class BackupTarget(_Model):
         default="", description="reference the worker resolves: ZEROTOUCH_PG_<REF>_DSN / ZEROTOUCH_MONGO_<REF>_URL",
     )
     database: str = Field(default="", max_length=63, description="postgres/mongodb: the database backed up")
-    wal_archive: str = Field(default="", description="postgres physical: the directory the source archives WAL into")
+    wal_archive: str = Field(
+        default="", description="postgres physical: the directory the source archives WAL into (relative: in the "
+                                "backup worker's state directory)")
     canary_table: str = Field(
         default="", description="postgres: a table with a `written_at timestamptz` row written every second (RPO)",
     )
@@ -136,9 +145,9 @@ class BackupTarget(_Model):
             if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$", self.database):
                 raise ValueError(f"target {self.name}: {self.engine} needs `database` (letters, digits, _ and -)")
         physical = self.engine == "postgres" and self.method == "physical"
-        if physical and not re.match(r"^/[A-Za-z0-9_./-]*$", self.wal_archive):
-            raise ValueError(f"target {self.name}: physical backups need `wal_archive`, an absolute path "
-                                 "of letters, digits, _ . / -")
+        if physical and (not re.match(r"^[A-Za-z0-9_./-]+$", self.wal_archive) or ".." in self.wal_archive):
+            raise ValueError(f"target {self.name}: physical backups need `wal_archive`, a path of letters, digits, "
+                             "_ . / - (relative: in the backup worker's state directory)")
         if self.engine == "kubernetes" and not self.namespaces:
             raise ValueError(f"target {self.name}: kubernetes backups need `namespaces`")
         if self.engine != "postgres" and (self.tables or self.assertions or self.canary_table or self.wal_archive):
@@ -163,8 +172,67 @@ class BackupsPolicy(_Model):
         return self
 
     def target(self, name: str) -> BackupTarget:
+        """The target called ``name``; KeyError naming the known ones."""
         for target in self.targets:
             if target.name == name:
                 return target
         known = ", ".join(t.name for t in self.targets) or "none"
         raise KeyError(f"no backup target {name!r} in the policy (targets: {known})")
+
+
+# --- what schedules and the CLI start -----------------------------------------------------
+
+
+class BackupArgs(_Model):
+    """The arguments of BackupWorkflow."""
+
+    target: str = Field(pattern=TARGET_NAME, description="a name in the policy's backups.targets")
+    verify: bool = Field(default=False, description="verify it by a test restore right after (a child workflow)")
+
+
+class VerifyArgs(_Model):
+    """The arguments of BackupVerificationWorkflow."""
+
+    target: str = Field(pattern=TARGET_NAME)
+    backup_id: str = Field(default="", max_length=120, description="default: the newest unverified backup, "
+                                                                   "else the newest")
+    recovery_target_time: datetime | None = Field(default=None, description="PITR target (physical PostgreSQL)")
+
+
+class RetentionArgs(_Model):
+    """The arguments of BackupRetentionWorkflow."""
+
+    targets: list[str] = Field(default_factory=list, description="default: every target in the policy")
+    dry_run: bool = False
+
+
+class _RunInput(_Model):
+    schedule: str = Field(default="", description="the schedule's name; empty when started by hand")
+    cluster: str = ""
+    scheduled_time: datetime | None = Field(
+        default=None, description="only for runs started by hand; a schedule's runs read TemporalScheduledStartTime")
+
+
+class BackupInput(_RunInput):
+    arguments: BackupArgs
+
+
+class VerifyInput(_RunInput):
+    arguments: VerifyArgs
+
+
+class RetentionInput(_RunInput):
+    arguments: RetentionArgs
+
+
+BACKUP_ARGUMENTS: Final[dict[str, type[BaseModel]]] = {
+    BACKUP_WORKFLOW: BackupArgs, VERIFICATION_WORKFLOW: VerifyArgs, RETENTION_WORKFLOW: RetentionArgs}
+BACKUP_INPUTS: Final[dict[str, type[BaseModel]]] = {
+    BACKUP_WORKFLOW: BackupInput, VERIFICATION_WORKFLOW: VerifyInput, RETENTION_WORKFLOW: RetentionInput}
+
+
+def targets_named(arguments: BaseModel) -> list[str]:
+    """The targets a backup workflow's arguments refer to (the policy checks they exist)."""
+    if isinstance(arguments, RetentionArgs):
+        return list(arguments.targets)
+    return [str(getattr(arguments, "target", ""))]

@@ -13,10 +13,17 @@ from collections.abc import Sequence
 
 from zerotouch.ledger_models import GENESIS_HASH, LedgerRecord, VerifyResult
 
+# Fields added after records were first written: left out while at their default, so records
+# written before they existed hash exactly as they did.
+_LATER_FIELDS = {"kind": "incident", "evidence": None}
+
 
 def canonical_json(record: LedgerRecord) -> str:
     """The record without its hash, as stable JSON (sorted keys, no whitespace)."""
     body = record.model_dump(mode="json", exclude={"hash"})
+    for name, default in _LATER_FIELDS.items():
+        if body.get(name) == default:
+            body.pop(name, None)
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -9,7 +9,7 @@ protects; fields are added with defaults only, so old records keep verifying.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -101,6 +101,8 @@ class LedgerRecord(BaseModel):
     automated: bool = Field(description="True when no human stepped in and it did not end escalated")
     user_impact: str = ""
     postmortem: str = ""
+    kind: str = Field(default="incident", description="incident, or backup_verification (evidence of a test restore)")
+    evidence: dict[str, Any] | None = Field(default=None, description="backup_verification: the report, as kept")
     prev_hash: str = ""
     hash: str = ""
 

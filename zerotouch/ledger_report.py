@@ -93,6 +93,7 @@ def report(url: str, since: timedelta, *, now: datetime | None = None) -> Report
 
 
 def build_report(records: list[LedgerRecord], *, since: datetime) -> Report:
+    records = [r for r in records if r.kind == "incident"]  # backup evidence is not an incident
     total = len(records)
     automated = sum(r.automated for r in records)
     actions: dict[str, Counter[str]] = defaultdict(Counter)

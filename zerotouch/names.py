@@ -11,7 +11,8 @@ WORKFLOWS_QUEUE = "zerotouch-workflows"
 KUBERNETES_QUEUE = "zerotouch-kubernetes"
 DATA_QUEUE = "zerotouch-data"
 OBSERVE_QUEUE = "zerotouch-observe"
-ALL_QUEUES = (WORKFLOWS_QUEUE, KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE)
+BACKUP_QUEUE = "zerotouch-backup"  # long, disk- and CPU-heavy: backups and test restores scale on their own
+ALL_QUEUES = (WORKFLOWS_QUEUE, KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE, BACKUP_QUEUE)
 
 
 

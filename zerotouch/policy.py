@@ -20,6 +20,7 @@ from pydantic import (
 
 from zerotouch.action_params import PARAMS_OF_ACTION
 from zerotouch.alert_sources import AlertSources
+from zerotouch.backups import BACKUP_ARGUMENTS, BackupsPolicy, targets_named
 from zerotouch.durations import Duration
 from zerotouch.quantities import parse_memory
 from zerotouch.runbooks import (
@@ -200,6 +201,7 @@ class Policy(PolicyModel):
     )
     job_templates: dict[str, JobTemplate] = Field(default_factory=dict)
     runbooks: list[Runbook] = Field(default_factory=list)
+    backups: BackupsPolicy = Field(default_factory=BackupsPolicy, description="backup targets and repository")
     schedules: list[ScheduleDeclaration] = Field(
         default_factory=list, description="Temporal Schedules `zerotouch schedules apply` keeps the server matching",
     )
@@ -214,6 +216,12 @@ class Policy(PolicyModel):
             wanted = schedule.job_arguments().template if schedule.workflow == SCHEDULED_JOB_WORKFLOW else None
             if wanted is not None and wanted not in self.job_templates:
                 raise ValueError(f"schedule {schedule.name}: template {wanted!r} not in job_templates")
+            if schedule.workflow in BACKUP_ARGUMENTS:
+                declared = {t.name for t in self.backups.targets}
+                named = targets_named(BACKUP_ARGUMENTS[schedule.workflow].model_validate(schedule.arguments))
+                unknown = [t for t in named if t not in declared]
+                if unknown:
+                    raise ValueError(f"schedule {schedule.name}: backup target(s) {unknown} not in backups.targets")
         names = [r.name for r in self.runbooks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

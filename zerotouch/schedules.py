@@ -16,16 +16,24 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from zerotouch.backups import (
+    BACKUP_ARGUMENTS,
+    BACKUP_WORKFLOW,
+    RETENTION_WORKFLOW,
+    VERIFICATION_WORKFLOW,
+)
 from zerotouch.durations import Duration, format_duration
 
 log = logging.getLogger("zerotouch.schedules")
 
 SCHEDULED_JOB_WORKFLOW: Final = "ScheduledJobWorkflow"
 CRONJOB_RUN_WORKFLOW: Final = "CronJobRunWorkflow"  # an imported CronJob's template (zerotouch/cronjobs.py)
-SCHEDULED_WORKFLOWS: Final = (SCHEDULED_JOB_WORKFLOW, CRONJOB_RUN_WORKFLOW)
+SCHEDULED_WORKFLOWS: Final = (SCHEDULED_JOB_WORKFLOW, CRONJOB_RUN_WORKFLOW, BACKUP_WORKFLOW, VERIFICATION_WORKFLOW,
+                               RETENTION_WORKFLOW)
 """The workflows a schedule may start (each registered on the workflows queue)."""
 
-ScheduledWorkflow = Literal["ScheduledJobWorkflow", "CronJobRunWorkflow"]
+ScheduledWorkflow = Literal["ScheduledJobWorkflow", "CronJobRunWorkflow", "BackupWorkflow",
+                            "BackupVerificationWorkflow", "BackupRetentionWorkflow"]
 Overlap = Literal["SKIP", "BUFFER_ONE", "BUFFER_ALL", "CANCEL_OTHER", "TERMINATE_OTHER", "ALLOW_ALL"]
 
 SCHEDULE_ID_PREFIX: Final = "zerotouch-schedule-"
@@ -69,8 +77,8 @@ class CronJobRunArgs(_Model):
     poll: Duration = Field(default=timedelta(seconds=2), description="how often the Job's status is read")
 
 
-ARGUMENTS_OF_WORKFLOW: Final[dict[str, type[_Model]]] = {SCHEDULED_JOB_WORKFLOW: ScheduledJobArgs,
-                                                         CRONJOB_RUN_WORKFLOW: CronJobRunArgs}
+ARGUMENTS_OF_WORKFLOW: Final[dict[str, type[BaseModel]]] = {SCHEDULED_JOB_WORKFLOW: ScheduledJobArgs,
+                                                            CRONJOB_RUN_WORKFLOW: CronJobRunArgs, **BACKUP_ARGUMENTS}
 
 # --- cron → calendar ---------------------------------------------------------------------
 

@@ -33,4 +33,18 @@ class WorkerSettings(BaseModel):
         or f"sqlite:///{Path(os.environ.get('ZEROTOUCH_STATE_DIR', '.zerotouch')).resolve() / 'ledger.db'}",
         description="sqlite:///path or postgresql://...; default: ledger.db in the state directory",
     )
+    state_dir: str = Field(
+        default_factory=lambda: str(Path(os.environ.get("ZEROTOUCH_STATE_DIR", ".zerotouch")).resolve()),
+        description="relative paths in the policy's backups section are in this directory",
+    )
+    backup_repository: str = Field(
+        default_factory=lambda: os.environ.get("ZEROTOUCH_BACKUP_REPOSITORY")
+        or str(Path(os.environ.get("ZEROTOUCH_STATE_DIR", ".zerotouch")).resolve() / "backups"),
+        description="the backup repository when the policy names none: a directory",
+    )
+    scratch_dir: str = Field(
+        default_factory=lambda: os.environ.get("ZEROTOUCH_SCRATCH_DIR")
+        or str(Path(os.environ.get("ZEROTOUCH_STATE_DIR", ".zerotouch")).resolve() / "scratch"),
+        description="where test restores put their throwaway clusters (removed after each)",
+    )
     max_concurrent_activities: int = Field(default=32, ge=1, le=1000)

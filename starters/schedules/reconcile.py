@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from pydantic import BaseModel
 from temporalio.client import (
     Client,
     Schedule,
@@ -35,6 +36,7 @@ from temporalio.client import (
 from temporalio.common import RetryPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from zerotouch.backups import BACKUP_INPUTS
 from zerotouch.cronjobs import CronJobRunInput
 from zerotouch.names import WORKFLOWS_QUEUE, queue_for
 from zerotouch.schedules import (
@@ -65,7 +67,10 @@ CALENDAR_FIELDS = ("second", "minute", "hour", "day_of_month", "month", "day_of_
 # --- declaration → Schedule ---------------------------------------------------------------
 
 
-def workflow_input(declaration: ScheduleDeclaration, cluster: str = "") -> ScheduledJobInput | CronJobRunInput:
+def workflow_input(declaration: ScheduleDeclaration, cluster: str = "") -> BaseModel:
+    if declaration.workflow in BACKUP_INPUTS:  # backups, verification, retention (zerotouch/backups.py)
+        return BACKUP_INPUTS[declaration.workflow].model_validate(
+            {"schedule": declaration.name, "cluster": cluster, "arguments": declaration.arguments})
     if declaration.workflow == CRONJOB_RUN_WORKFLOW:  # an imported CronJob (starters/cronjob_import.py)
         return CronJobRunInput(schedule=declaration.name, cluster=cluster,
                                arguments=CronJobRunArgs.model_validate(declaration.arguments))

@@ -17,6 +17,11 @@ from temporalio.worker import Worker
 
 from workers.run import ACTIVITY_QUEUES, activities_for
 from workflows import governor
+from workflows.backup import calls as backup_calls
+from workflows.backup import failures as backup_failures
+from workflows.backup import retention as backup_retention
+from workflows.backup import verification as backup_verification
+from workflows.backup import workflow as backup_workflow
 from workflows.cronjob_run import calls as cronjob_calls
 from workflows.cronjob_run import workflow as cronjob_workflow
 from workflows.incident import calls
@@ -83,10 +88,14 @@ def test_workflows_call_only_registered_activities() -> None:
     # So do the imported CronJobs' run and handover workflows (issue 12).
     assert _names_used(cronjob_calls) | _names_used(cronjob_workflow) <= cronjob_calls.CALLED
     assert cronjob_calls.CALLED <= activity_names.ALL_ACTIVITIES
+    # The backup operation's three workflows (issue 13).
+    backup_modules = (backup_calls, backup_failures, backup_retention, backup_verification, backup_workflow)
+    assert set().union(*(_names_used(m) for m in backup_modules)) <= backup_calls.CALLED
+    assert backup_calls.CALLED <= activity_names.ALL_ACTIVITIES
     # Every activity a worker registers is called by some workflow.
     assert activity_names.ALL_ACTIVITIES - {
         activity_names.GET_CONNECTION_USAGE, activity_names.QUERY_PROMQL} == \
-        calls.CALLED | scheduled_job_calls.CALLED | cronjob_calls.CALLED
+        calls.CALLED | scheduled_job_calls.CALLED | cronjob_calls.CALLED | backup_calls.CALLED
 
 
 def test_the_old_hand_written_list_is_still_registered() -> None:
@@ -100,4 +109,6 @@ def test_the_old_hand_written_list_is_still_registered() -> None:
     added = {"create_scheduled_job", "wait_for_job"}  # ScheduledJobWorkflow (issue 12)
     added |= {"create_cronjob_job", "suspend_cronjob", "unpause_schedule"}  # imported CronJobs (issue 12)
     added |= {"resolve_workload", "forward_alerts"}  # owner resolution and merging (issue 11)
+    added |= {"take_backup", "verify_backup", "backup_catalog", "apply_retention",
+              "append_backup_evidence"}  # backups (issue 13)
     assert expected | added == activity_names.ALL_ACTIVITIES

@@ -11,11 +11,13 @@ import yaml
 
 from embedded.stock_rules import stock_groups
 from tests.deploy.conftest import DEPLOY, RULES_FILE, run_tool, tool
+from zerotouch.backup_alerts import ALERT_NAMES as BACKUP_ALERT_NAMES
 from zerotouch.policy import Policy
 from zerotouch.triage import match_runbook, render_promql
 
 # Alerts that deliberately have no runbook: a human decides (see the policy's comments).
 ESCALATE_ONLY = {"KubePodRestartingOccasionally", "ZerotouchRelayDown"}
+BACKUP_RULES = RULES_FILE.with_name("zerotouch-backups.rules.yml")
 SEVERITIES = {"page", "critical", "high", "warning", "info"}
 
 
@@ -29,6 +31,16 @@ def test_promtool_accepts_the_rules() -> None:
 
 def test_promtool_accepts_the_prometheus_config() -> None:
     _ok(run_tool(tool("promtool"), "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")))
+
+
+def test_backup_rules_check_and_their_unit_tests_pass() -> None:
+    _ok(run_tool(tool("promtool"), "check", "rules", str(BACKUP_RULES)))
+    _ok(run_tool(tool("promtool"), "test", "rules", str(BACKUP_RULES.with_name("zerotouch-backups.rules.test.yml"))))
+
+
+def test_prometheus_loads_the_backup_rules() -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    assert "rules/zerotouch-backups.rules.yml" in config["rule_files"]
 
 
 def test_rule_unit_tests_pass() -> None:
@@ -54,7 +66,11 @@ def test_every_alert_is_remediated_or_explicitly_escalate_only(policy: Policy, r
 
 def test_every_runbook_alert_exists_in_the_rules(policy: Policy, rules: list[dict[str, Any]]) -> None:
     stock = {rule["alert"] for group in stock_groups() for rule in group["rules"] if "alert" in rule}
-    alert_names = {rule["alert"] for rule in rules} | stock
+    backups = yaml.safe_load(BACKUP_RULES.read_text(encoding="utf-8"))
+    backup_rules = {rule["alert"] for group in backups["groups"] for rule in group["rules"] if "alert" in rule}
+    # Backup workflows raise these themselves, through the same incident path (zerotouch/backup_alerts.py).
+    raised_by_zerotouch = set(BACKUP_ALERT_NAMES)
+    alert_names = {rule["alert"] for rule in rules} | stock | backup_rules | raised_by_zerotouch
     for runbook in policy.runbooks:
         missing = set(runbook.match.alertname) - alert_names
         assert not missing, f"runbook {runbook.name} waits for alerts no rule fires: {missing}"

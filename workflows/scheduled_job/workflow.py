@@ -9,6 +9,7 @@ already there instead of doing the work twice.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
@@ -30,7 +31,12 @@ from workflows.scheduled_job.state import ScheduledRun
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime(SCHEDULED_START_TIME_ATTRIBUTE)
 
 
-def scheduled_time(params: ScheduledJobInput) -> datetime:
+class HasScheduledTime(Protocol):
+    @property
+    def scheduled_time(self) -> datetime | None: ...
+
+
+def scheduled_time(params: HasScheduledTime) -> datetime:
     """The time this run stands for: the schedule's (search attribute), else the input's, else the start."""
     from_schedule = workflow.info().typed_search_attributes.get(SCHEDULED_START_TIME)
     if from_schedule is not None:
