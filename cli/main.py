@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from cli import governor, incidents, ledger, policy, runtime, sandbox, schedules
+from cli import backups, governor, incidents, ledger, policy, runtime, sandbox, schedules
 from cli.common import Section
 from cli.errors import Reported, exit_status
 
@@ -22,6 +22,7 @@ SECTIONS: tuple[Section, ...] = (
     ledger.SECTION,
     policy.SECTION,
     schedules.SECTION,
+    backups.SECTION,
     sandbox.SECTION,
 )
 

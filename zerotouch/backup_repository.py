@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ VERIFICATIONS = "verifications"
 HOLD = "hold.json"
 PARTIAL_PREFIX = ".partial-"
 _CHUNK = 1024 * 1024
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # no separators, never hidden: stays in its directory
 
 
 class BackupNotFound(KeyError):
@@ -75,21 +77,21 @@ class DirectoryRepository:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
 
-    def _dir(self, target: str, backup_id: str) -> Path:
-        if "/" in target or "/" in backup_id or backup_id.startswith("."):
+    def _dir(self, target: str, backup_id: str, prefix: str = "") -> Path:
+        if not (_NAME.match(target) and _NAME.match(backup_id)):
             raise ValueError(f"bad target or backup ID: {target!r}/{backup_id!r}")
-        return self.root / target / backup_id
+        return self.root / target / (prefix + backup_id)
 
     def staging(self, target: str, backup_id: str) -> Path:
         """An empty staging directory for ``backup_id``; a previous attempt's leftovers are removed."""
-        staging = self._dir(target, PARTIAL_PREFIX + backup_id)
+        staging = self._dir(target, backup_id, PARTIAL_PREFIX)
         shutil.rmtree(staging, ignore_errors=True)
         (staging / DATA).mkdir(parents=True)
         return staging / DATA
 
     def commit(self, manifest: BackupManifest) -> BackupManifest:
         """Checksum the staged files, write the manifest last, and publish the backup atomically."""
-        staging = self._dir(manifest.target, PARTIAL_PREFIX + manifest.id)
+        staging = self._dir(manifest.target, manifest.id, PARTIAL_PREFIX)
         final = self._dir(manifest.target, manifest.id)
         if (final / MANIFEST).is_file():
             return self.get(manifest.target, manifest.id).manifest  # an earlier attempt already published it
@@ -180,7 +182,7 @@ class DirectoryRepository:
         directory = self._dir(target, backup_id)
         if not directory.exists():
             return
-        doomed = self._dir(target, f"{PARTIAL_PREFIX}deleting-{backup_id}")
+        doomed = self._dir(target, backup_id, f"{PARTIAL_PREFIX}deleting-")
         shutil.rmtree(doomed, ignore_errors=True)
         directory.rename(doomed)
         shutil.rmtree(doomed, ignore_errors=True)
