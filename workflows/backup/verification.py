@@ -60,11 +60,11 @@ class BackupVerificationWorkflow:
                                              cluster)
         chosen = choose(catalog, args.backup_id)
         if chosen is None:
-            what = f"backup {args.backup_id!r}" if args.backup_id else "any backup"
+            missing = f"no backup {args.backup_id!r}" if args.backup_id else "no backup at all"
             await report_failure(policy, target, alertname=FAILURE_ALERT, cluster=cluster,
-                                 summary=f"nothing to verify for {target.name}: no {what} in the repository",
+                                 summary=f"nothing to verify for {target.name}: {missing} in the repository",
                                  evidence=f"{len(catalog.backups)} backup(s) listed")
-            raise ApplicationError(f"{target.name}: no {what} to verify", type="NoBackupToVerify",
+            raise ApplicationError(f"{target.name}: nothing to verify, {missing}", type="NoBackupToVerify",
                                    non_retryable=True)
         started = workflow.now()
         verification_id = f"{chosen.id}-v{started.strftime('%Y%m%dT%H%M%SZ')}"
