@@ -76,6 +76,10 @@ def deployment(name: str, replicas: int, image: str, memory: str, port: int) -> 
     }
     if port:
         container["ports"] = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    if name == "checkout":  # its database credentials come from the checkout-db Secret
+        container["env"] = [{"name": f"DB_{key.upper()}", "valueFrom": {"secretKeyRef": {"name": "checkout-db",
+                                                                                          "key": key}}}
+                            for key in ("username", "password")]
     obj = {
         "metadata": {"name": name, "namespace": "shop",
                      "labels": {"app": name, "app.kubernetes.io/part-of": "shop"}},

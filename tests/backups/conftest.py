@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,6 +87,7 @@ class BackupStack:
     root: Path
     policy_path: Path
     source: ArchivingSource
+    started: list[Any] = field(default_factory=list)  # handles of the workflows a test started, in order
 
     @property
     def repository(self) -> DirectoryRepository:
@@ -99,9 +100,12 @@ class BackupStack:
     def target(self, name: str) -> BackupTarget:
         return load_policy(self.policy_path).backups.target(name)
 
-    def _start(self, workflow: str, params: Any, prefix: str) -> Any:
-        return self.client.start_workflow(workflow, params, id=f"{prefix}-{self.cluster}-{uuid.uuid4().hex[:8]}",
-                                          task_queue=queue_for(WORKFLOWS_QUEUE, self.cluster))
+    async def _start(self, workflow: str, params: Any, prefix: str) -> Any:
+        handle = await self.client.start_workflow(
+            workflow, params, id=f"{prefix}-{self.cluster}-{uuid.uuid4().hex[:8]}",
+            task_queue=queue_for(WORKFLOWS_QUEUE, self.cluster))
+        self.started.append(handle)
+        return handle
 
     async def backup(self, target: str, *, verify: bool = False, at: datetime | None = None) -> BackupSummary:
         handle = await self._start(BACKUP_WORKFLOW, BackupInput(

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from temporalio.client import WorkflowFailureError
 
 from tests.backups.conftest import BackupStack, eventually
+from tests.backups.test_replay import replay_and_record
 from zerotouch.backup_alerts import BACKUP_FAILED_ALERT
 from zerotouch.backup_metrics import BackupMetrics
 from zerotouch.backups import FAILURE_ALERT
@@ -17,6 +18,7 @@ from zerotouch.backups import FAILURE_ALERT
 
 async def test_a_backup_verified_by_a_restore_leaves_evidence_and_no_incident(stack: BackupStack) -> None:
     summary = await stack.backup("app", verify=True)  # the verification runs as a child workflow
+    await replay_and_record(stack.started[-1], "backup-and-verify")
     record = stack.repository.get("app", summary.id)
     report = record.last_verification
     assert report is not None and report.ok, report
@@ -41,6 +43,7 @@ async def test_a_truncated_dump_is_an_incident_with_the_evidence(stack: BackupSt
     (dump,) = [path for path in stack.repository.data_path("app-dump", summary.id).rglob("*") if path.is_file()]
     dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
     report, failure = await stack.verify("app-dump")
+    await replay_and_record(stack.started[-1], "verification-failed-incident")
     assert not report.ok and "incident" in failure
     failed = {check.name for check in report.failures}
     assert "files match the manifest" in failed and len(failed) >= 2, report.checks  # and the restore itself
@@ -91,6 +94,7 @@ async def test_retention_never_deletes_the_newest_verified_backup(stack: BackupS
     report, _ = await stack.verify("app-dump", newest.id)
     assert report.ok
     done = await stack.retention("app-dump")
+    await replay_and_record(stack.started[-1], "retention-pruned")
     assert done["app-dump"]["deleted"] == [old.id, middle.id]
     assert [r.manifest.id for r in stack.repository.backups("app-dump")] == [newest.id]
     assert "newest verified backup" in done["app-dump"]["kept"][newest.id]

@@ -11,7 +11,7 @@ import yaml
 from activities.workloads import READ_KINDS as RESOLVER_READS
 from cli.main import CommandLineParser as build_parser
 from tests.deploy.conftest import KUBERNETES, POLICY_FILE, manifests
-from zerotouch.names import ALL_QUEUES, KUBERNETES_QUEUE
+from zerotouch.names import ALL_QUEUES, BACKUP_QUEUE, KUBERNETES_QUEUE
 
 Obj = dict[str, Any]
 RESOURCE_OF_KIND = {
@@ -102,6 +102,10 @@ def test_kubernetes_worker_cannot_delete_pods_or_touch_secrets(objects: list[tup
 def test_secret_rotation_is_limited_to_named_secrets(objects: list[tuple[Path, Obj]]) -> None:
     for role in _of(objects, "Role") + _of(objects, "ClusterRole"):
         for rule in role["rules"]:
+            if "secrets" in rule["resources"] and role["metadata"]["name"] == "zerotouch-backup-verify":
+                # Backup verification writes empty placeholders into its scratch namespace; it reads none.
+                assert rule["verbs"] == ["create"] and rule["resources"] == ["secrets"]
+                continue
             if "secrets" in rule["resources"]:
                 assert role["kind"] == "Role", "secret access must be namespaced"
                 assert rule.get("resourceNames"), f"{role['metadata']['name']}: secrets without resourceNames"
@@ -172,3 +176,21 @@ def test_policy_config_map_matches_the_shipped_policy(objects: list[tuple[Path, 
     assert yaml.safe_load(config_map["data"]["zerotouch.yaml"]) == shipped, (
         "deploy/kubernetes/policy-configmap.yaml is out of date with deploy/policy/zerotouch.yaml"
     )
+
+
+def test_backup_worker_reads_exactly_the_kinds_it_exports_and_never_secrets(objects: list[tuple[Path, Obj]]) -> None:
+    from activities.kube_export import KINDS
+
+    rules = _rules_bound_to(objects, _worker_account(objects, BACKUP_QUEUE))
+    groups = {"core": "", "apps": "apps"}
+    plurals = {"ConfigMap": "configmaps", "PersistentVolumeClaim": "persistentvolumeclaims", "Service": "services",
+               "Deployment": "deployments", "Secret": "secrets"}
+    for kind in KINDS:
+        plural, group = plurals[kind.name], groups[kind.api]
+        assert _allows(rules, plural, "create", group), f"verification re-creates {kind.name}s"
+        if kind.name == "Secret":
+            for verb in ("get", "list", "watch", "update", "patch", "delete"):
+                assert not _allows(rules, plural, verb, group), f"{verb} secrets"
+        else:
+            assert _allows(rules, plural, "list", group), f"backups export {kind.name}s"
+    assert _allows(rules, "namespaces", "create") and _allows(rules, "namespaces", "delete")
