@@ -79,7 +79,8 @@ class KubernetesObjectsEngine:
         self._ready_timeout = ready_timeout
 
     def _method(self, kind: Kind, verb: str) -> Callable[..., Any]:
-        return getattr(self._apis[kind.api], f"{verb}_namespaced_{kind.suffix}")  # type: ignore[no-any-return]
+        method: Callable[..., Any] = getattr(self._apis[kind.api], f"{verb}_namespaced_{kind.suffix}")
+        return method
 
     def _list(self, kind: Kind, namespace: str) -> list[Obj]:
         items = self._call(self._method(kind, "list"), namespace, what=f"{kind.name}s in {namespace}")["items"]

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.common import Connection, Section, connection_options, json_option, print_json, state_dir_option
+from cli.common import (
+    Connection,
+    Section,
+    connection_options,
+    json_option,
+    parse_time,
+    print_json,
+    state_dir_option,
+)
 from cli.errors import CommandError, UsageError
 
 if TYPE_CHECKING:
@@ -168,7 +176,7 @@ def verify(target: str, backup_id: str, target_time: str | None, wait: bool, pol
     from zerotouch.backups import VERIFICATION_WORKFLOW, VerifyArgs, VerifyInput
 
     _check_target(policy_path, target)
-    when = _time(target_time) if target_time else None
+    when = parse_time(target_time) if target_time else None
     params = VerifyInput(cluster=cluster, arguments=VerifyArgs(target=target, backup_id=backup_id,
                                                                recovery_target_time=when))
     workflow_id = f"zerotouch-verify-manual-{target}-{_stamp()}"
@@ -281,14 +289,6 @@ def _check_target(policy_path: str | None, target: str) -> None:
         _policy(policy_path).backups.target(target)
     except KeyError as error:
         raise UsageError(str(error.args[0])) from None
-
-
-def _time(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{value!r} is not an ISO 8601 time such as 2026-01-05T03:00:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @click.group(short_help="backups proven by test restores: list, show, run, verify, prune, hold")

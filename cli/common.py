@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -149,3 +149,14 @@ def json_option(what: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
 
 def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
+
+
+def parse_time(value: str) -> datetime:
+    """An ISO 8601 time from the command line (UTC unless it says otherwise); a UsageError otherwise."""
+    from datetime import UTC
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{value!r} is not an ISO 8601 time such as 2026-01-05T03:00:00Z") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

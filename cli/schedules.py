@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from cli.common import Connection, Section, connection_options, json_option, print_json
+from cli.common import Connection, Section, connection_options, json_option, parse_time, print_json
 from cli.errors import CommandError, UsageError
 
 if TYPE_CHECKING:
@@ -161,16 +160,6 @@ def trigger(name: str, overlap: str | None, cluster: str, connection: Connection
     print(f"{name}: triggered")
 
 
-def _time(value: str) -> datetime:
-    from datetime import UTC
-
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{value!r} is not an ISO 8601 time such as 2026-01-05T03:00:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 @click.command(short_help="run the scheduled times of a past period")
 @click.argument("name")
 @click.option("--start", required=True, help="first time, ISO 8601 (UTC unless it says otherwise)")
@@ -185,7 +174,7 @@ def backfill(name: str, start: str, end: str, overlap: str | None, cluster: str,
     """
     from starters import schedules
 
-    first, last = _time(start), _time(end)
+    first, last = parse_time(start), parse_time(end)
     if last < first:
         raise UsageError("--end is before --start")
     _run(connection, lambda client: schedules.backfill(client, name, first, last, overlap, cluster))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from temporalio import activity
@@ -10,15 +9,6 @@ from temporalio import activity
 from activities.backup_engine import BackupEngine
 from zerotouch.backups import Engine
 from zerotouch.settings import WorkerSettings
-
-
-def mongo_url_for(reference: str) -> str:
-    """A connection reference (``main``) → URL from ``ZEROTOUCH_MONGO_<REF>_URL``; never from history."""
-    variable = f"ZEROTOUCH_MONGO_{reference.upper().replace('-', '_')}_URL"
-    url = os.environ.get(variable)
-    if not url:
-        raise KeyError(f"no MongoDB connection {reference!r}: set {variable}")
-    return url
 
 
 def _heartbeat(detail: str) -> None:
@@ -33,17 +23,16 @@ def engines(settings: WorkerSettings) -> Callable[[Engine], BackupEngine]:
         if engine not in built:
             if engine == "postgres":
                 from activities.backup_postgres import PostgresEngine
-
                 from workers.clients import postgres_dsn_for
 
                 built[engine] = PostgresEngine(dsn_for=postgres_dsn_for, heartbeat=_heartbeat)
             elif engine == "mongodb":
                 from activities.backup_mongodb import MongoEngine
+                from workers.clients import mongo_url_for
 
                 built[engine] = MongoEngine(url_for=mongo_url_for, heartbeat=_heartbeat)
             else:
                 from activities.backup_kubernetes import KubernetesObjectsEngine
-
                 from workers.clients import kubernetes_api_client
 
                 built[engine] = KubernetesObjectsEngine(api_client=kubernetes_api_client(settings),

@@ -34,10 +34,22 @@ class KubernetesUnconfigured(RuntimeError):
     """Neither in-cluster credentials nor a kubeconfig: the Kubernetes worker cannot start."""
 
 
+def _from_environment(reference: str, variable: str, what: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        raise KeyError(f"no {what} connection {reference!r}: set {variable}")
+    return value
+
+
+def _suffix(reference: str) -> str:
+    return reference.upper().replace("-", "_")
+
+
 def postgres_dsn_for(reference: str) -> str:
     """A connection reference (``main``) → DSN from ``ZEROTOUCH_PG_<REF>_DSN``; never from history."""
-    variable = f"ZEROTOUCH_PG_{reference.upper().replace('-', '_')}_DSN"
-    dsn = os.environ.get(variable)
-    if not dsn:
-        raise KeyError(f"no PostgreSQL connection {reference!r}: set {variable}")
-    return dsn
+    return _from_environment(reference, f"ZEROTOUCH_PG_{_suffix(reference)}_DSN", "PostgreSQL")
+
+
+def mongo_url_for(reference: str) -> str:
+    """A connection reference (``main``) → URL from ``ZEROTOUCH_MONGO_<REF>_URL``; never from history."""
+    return _from_environment(reference, f"ZEROTOUCH_MONGO_{_suffix(reference)}_URL", "MongoDB")

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,19 +52,6 @@ from zerotouch.policy import load_policy
 from zerotouch.settings import WorkerSettings
 
 T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 60.0, interval: float = 0.2,
-                     what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = await probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not met within {timeout}s (last: {last!r})")
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture(scope="module")

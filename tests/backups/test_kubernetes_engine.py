@@ -49,12 +49,12 @@ def api(cluster: SandboxCluster) -> Iterator[client.ApiClient]:
     configuration.host = cluster.url
     api_client = client.ApiClient(configuration)
     core = client.CoreV1Api(api_client)
-    core.create_namespaced_service("shop", {
+    core.create_namespaced_service("shop", {  # type: ignore[arg-type]
         "metadata": {"name": "web", "labels": {"app": "web"}},
         "spec": {"type": "NodePort", "selector": {"app": "web"},
                  "clusterIP": "10.96.12.34", "clusterIPs": ["10.96.12.34"],  # allocated: must not be restored
                  "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080}]}})
-    core.create_namespaced_config_map("shop", {"metadata": {"name": "web-config"}, "data": {"LOG_LEVEL": "info"}})
+    core.create_namespaced_config_map("shop", {"metadata": {"name": "web-config"}, "data": {"LOG_LEVEL": "info"}})  # type: ignore[arg-type]
     try:
         yield api_client
     finally:
@@ -62,7 +62,7 @@ def api(cluster: SandboxCluster) -> Iterator[client.ApiClient]:
 
 
 def namespaces(api: client.ApiClient) -> set[str]:
-    listed = json.loads(client.CoreV1Api(api).list_namespace(_preload_content=False).data)
+    listed = json.loads(client.CoreV1Api(api).list_namespace(_preload_content=False).data)  # type: ignore[attr-defined]
     return {ns["metadata"]["name"] for ns in listed["items"]}
 
 
@@ -100,10 +100,10 @@ def test_verify_restores_into_a_verify_namespace_and_deletes_it(api: client.ApiC
     def heartbeat(detail: str) -> None:
         """Look into the scratch namespace while the restore runs."""
         if detail == "restore into verify-shop-objects-v1: Secret checkout-db":
-            seen["placeholder"] = json.loads(core.read_namespaced_secret(
+            seen["placeholder"] = json.loads(core.read_namespaced_secret(  # type: ignore[arg-type]
                 "checkout-db", "verify-shop-objects-v1", _preload_content=False).data)
         if detail == "restore into verify-shop-objects-v1: Service web":
-            seen["service"] = json.loads(core.read_namespaced_service(
+            seen["service"] = json.loads(core.read_namespaced_service(  # type: ignore[attr-defined]
                 "web", "verify-shop-objects-v1", _preload_content=False).data)
 
     engine = KubernetesObjectsEngine(api, heartbeat=heartbeat)
@@ -124,7 +124,7 @@ def test_verify_restores_into_a_verify_namespace_and_deletes_it(api: client.ApiC
     assert "nodePort" not in seen["service"]["spec"]["ports"][0]
     assert not any(name.startswith("verify-") for name in namespaces(api))
     # The source is untouched: its Secret keeps its value, its objects their number.
-    original = json.loads(core.read_namespaced_secret("checkout-db", "shop", _preload_content=False).data)
+    original = json.loads(core.read_namespaced_secret("checkout-db", "shop", _preload_content=False).data)  # type: ignore[arg-type]
     assert base64.b64decode(original["data"]["password"]).decode() == SECRET_VALUE
 
 
@@ -179,8 +179,8 @@ def test_a_leftover_of_the_same_verification_is_reused_and_its_objects_replaced(
     core = client.CoreV1Api(api)
     engine = KubernetesObjectsEngine(api)
     manifest, data = back_up(engine, tmp_path)
-    core.create_namespace({"metadata": {"name": "verify-v-again", "labels": {VERIFICATION_LABEL: "v-again"}}})
-    core.create_namespaced_config_map("verify-v-again", {"metadata": {"name": "web-config"}, "data": {"stale": "1"}})
+    core.create_namespace({"metadata": {"name": "verify-v-again", "labels": {VERIFICATION_LABEL: "v-again"}}})  # type: ignore[arg-type]
+    core.create_namespaced_config_map("verify-v-again", {"metadata": {"name": "web-config"}, "data": {"stale": "1"}})  # type: ignore[arg-type]
     cluster.fail_requests(409, count=1, path_contains="/namespaces/verify-v-again/configmaps/web-config", method="PUT")
 
     result = engine.verify(TARGET, manifest, data, scratch=tmp_path / "v-again", recovery_target_time=None)
@@ -196,7 +196,7 @@ def test_a_namespace_of_that_name_that_is_not_ours_is_left_alone(api: client.Api
     core = client.CoreV1Api(api)
     engine = KubernetesObjectsEngine(api)
     manifest, data = back_up(engine, tmp_path)
-    core.create_namespace({"metadata": {"name": "verify-v-taken"}})
+    core.create_namespace({"metadata": {"name": "verify-v-taken"}})  # type: ignore[arg-type]
 
     engine.sweep(TARGET, tmp_path / "v-taken")
     with pytest.raises(ValueError, match="is not this verification's"):
@@ -208,14 +208,14 @@ def test_sweep_removes_a_leftover_verify_namespace(api: client.ApiClient, cluste
                                                    tmp_path: Path) -> None:
     core = client.CoreV1Api(api)
     engine = KubernetesObjectsEngine(api)
-    core.create_namespace({"metadata": {"name": "verify-v-killed", "labels": {VERIFICATION_LABEL: "v-killed"}}})
-    core.create_namespaced_config_map("verify-v-killed", {"metadata": {"name": "left"}, "data": {}})
+    core.create_namespace({"metadata": {"name": "verify-v-killed", "labels": {VERIFICATION_LABEL: "v-killed"}}})  # type: ignore[arg-type]
+    core.create_namespaced_config_map("verify-v-killed", {"metadata": {"name": "left"}, "data": {}})  # type: ignore[arg-type]
 
     engine.sweep(TARGET, tmp_path / "v-killed")
     engine.sweep(TARGET, tmp_path / "v-never-started")  # nothing to remove is fine
 
     assert "verify-v-killed" not in namespaces(api)
-    left = json.loads(core.list_config_map_for_all_namespaces(_preload_content=False).data)["items"]
+    left = json.loads(core.list_config_map_for_all_namespaces(_preload_content=False).data)["items"]  # type: ignore[attr-defined]
     assert not [cm for cm in left if cm["metadata"]["namespace"] == "verify-v-killed"]
 
 

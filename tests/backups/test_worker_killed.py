@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.backups.conftest import eventually, running_workers, worker_settings, write_policy
+from tests.backups.conftest import running_workers, worker_settings, write_policy
 from tests.backups.conftest_pg import processes_in, scratch_root
 from tests.support.pg_source import ArchivingSource
 from tests.support.processes import ChildProcess, zerotouch_command
+from tests.support.waiting import eventually
 from zerotouch.backup_models import BackupSummary, VerificationReport
 from zerotouch.backup_repository import DirectoryRepository
 from zerotouch.backups import BACKUP_WORKFLOW, VERIFICATION_WORKFLOW, BackupArgs, BackupInput, VerifyArgs, VerifyInput

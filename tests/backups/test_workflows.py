@@ -9,8 +9,9 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from temporalio.client import WorkflowFailureError
 
-from tests.backups.conftest import BackupStack, eventually
+from tests.backups.conftest import BackupStack
 from tests.backups.test_replay import replay_and_record
+from tests.support.waiting import eventually
 from zerotouch.backup_alerts import BACKUP_FAILED_ALERT
 from zerotouch.backup_metrics import BackupMetrics
 from zerotouch.backups import FAILURE_ALERT

@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,20 +37,6 @@ from zerotouch.schedules import ScheduleDeclaration, schedule_id
 T = TypeVar("T")
 TICK = 0.05
 SLOW = 3600.0  # a sandbox whose Jobs never finish during a test
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0,
-                     interval: float = 0.1, what: str = "condition") -> T:
-    """Poll an async probe until it answers something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = await probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not met within {timeout}s (last: {last!r})")
-        await asyncio.sleep(interval)
 
 
 def write_policy(path: Path, schedules: list[dict[str, Any]] | None = None) -> Path:

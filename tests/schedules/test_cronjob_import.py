@@ -35,7 +35,8 @@ from sandbox import SandboxCluster
 from sandbox.jobs import OUTCOME_ANNOTATION
 from starters import cronjob_import, schedules
 from starters.schedules import build_schedule, workflow_input
-from tests.schedules.conftest import TICK, eventually, write_policy
+from tests.schedules.conftest import TICK, write_policy
+from tests.support.waiting import eventually
 from workers.run import workflow_runner
 from workflows.cronjob_run import CronJobHandoverWorkflow, CronJobRunWorkflow
 from zerotouch.cronjobs import (

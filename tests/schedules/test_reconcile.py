@@ -8,7 +8,8 @@ from temporalio.client import Client, ScheduleOverlapPolicy, ScheduleUpdate, Sch
 from temporalio.testing import WorkflowEnvironment
 
 from starters import schedules
-from tests.schedules.conftest import declaration, eventually
+from tests.schedules.conftest import declaration
+from tests.support.waiting import eventually
 from zerotouch.schedules import MEMO_KEY, ScheduleDeclaration, schedule_id
 
 

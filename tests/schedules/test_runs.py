@@ -8,8 +8,9 @@ from typing import Any
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, WorkflowExecutionStatus
 
 from starters import schedules
-from tests.schedules.conftest import Stack, declaration, eventually
+from tests.schedules.conftest import Stack, declaration
 from tests.schedules.test_replay import replay_and_record
+from tests.support.waiting import eventually
 from zerotouch.schedules import schedule_id, scheduled_workflow_id
 
 
