@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.pg_scratch import server_pid
 from tests.backups.conftest import running_workers, worker_settings, write_policy
 from tests.backups.conftest_pg import processes_in, scratch_root
 from tests.support.pg_source import ArchivingSource
@@ -64,12 +65,12 @@ async def test_a_worker_killed_mid_restore_leaks_no_cluster(dev_env: WorkflowEnv
                 scratch = root / "scratch"
 
                 async def restoring() -> list[int]:
-                    return processes_in(scratch) if scratch.exists() else []
+                    return postmasters(scratch)
 
                 leftover = await eventually(restoring, timeout=90, interval=0.05,
                                             what="a scratch PostgreSQL running for the restore")
                 await first.kill()  # SIGKILL: no cleanup of its own
-                assert all(Path(f"/proc/{pid}").exists() for pid in leftover), "the scratch server outlived it"
+                assert postmasters(scratch) == leftover, "the scratch server outlived the worker"
                 await second.spawn()
                 started = time.monotonic()
                 await handle.result()
@@ -86,6 +87,14 @@ async def test_a_worker_killed_mid_restore_leaks_no_cluster(dev_env: WorkflowEnv
             await second.stop()
         if processes_in(root):
             pytest.fail(f"processes left in {root}: {processes_in(root)}")
+
+
+def postmasters(scratch: Path) -> list[int]:
+    """The live postmasters of the scratch clusters under ``scratch`` (not the short-lived helpers)."""
+    if not scratch.exists():
+        return []
+    pids = (server_pid(pid_file.parent) for pid_file in scratch.rglob("postmaster.pid"))
+    return sorted(pid for pid in pids if pid is not None)
 
 
 def _zombie(pid: int) -> bool:

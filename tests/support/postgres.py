@@ -9,21 +9,20 @@ server is stopped and its files removed even when the test body fails.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
+from activities.pg_binaries import DEBIAN_ROOT, PostgresBinariesMissing, find_bin_dir
 from zerotouch.ports import free_port
 
-DEBIAN_ROOT = Path("/usr/lib/postgresql")
 INSTALL_HINT = ("install PostgreSQL's server binaries (Debian/Ubuntu: apt-get install postgresql; .ci/run does this) "
                 "or put the directory holding initdb and pg_ctl on PATH")
 
@@ -32,32 +31,14 @@ class PostgresUnavailable(RuntimeError):
     """The PostgreSQL binaries are missing; the message says what to install."""
 
 
-def _has_server_binaries(directory: Path) -> bool:
-    return all(os.access(directory / name, os.X_OK) for name in ("initdb", "pg_ctl"))
-
-
-def _version_key(directory: Path) -> tuple[int, ...]:
-    """`/usr/lib/postgresql/15/bin` → (15,); `9.6` → (9, 6); anything else sorts first."""
-    try:
-        return tuple(int(part) for part in directory.parent.name.split("."))
-    except ValueError:
-        return ()
-
-
-@functools.cache
 def postgres_bin() -> Path:
-    """The directory with `initdb` and `pg_ctl`: PATH first, else the newest Debian install."""
-    on_path = shutil.which("initdb")
-    if on_path:
-        # Debian's /usr/local/bin-style symlinks: the real directory also has pg_ctl and postgres.
-        for directory in (Path(on_path).parent, Path(on_path).resolve().parent):
-            if _has_server_binaries(directory):
-                return directory
-    installed = sorted((d for d in DEBIAN_ROOT.glob("*/bin") if _has_server_binaries(d)), key=_version_key)
-    if installed:
-        return installed[-1]
-    raise PostgresUnavailable(f"PostgreSQL is not installed (no initdb on PATH or in {DEBIAN_ROOT}/*/bin): "
-                              f"{INSTALL_HINT}")
+    """The directory with `initdb` and `pg_ctl`: PATH first, else the newest Debian install
+    (the same lookup the backup worker makes, `activities/pg_binaries.py`)."""
+    try:
+        return find_bin_dir()
+    except PostgresBinariesMissing:
+        raise PostgresUnavailable(f"PostgreSQL is not installed (no initdb on PATH or in {DEBIAN_ROOT}/*/bin): "
+                                  f"{INSTALL_HINT}") from None
 
 
 @dataclass
@@ -87,6 +68,11 @@ def _as_unprivileged() -> list[str]:
     return ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
 
 
+def _conf_line(name: str, value: str) -> str:
+    quoted = value.replace("'", "''")
+    return f"{name} = '{quoted}'\n"
+
+
 def _run(command: list[str]) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
@@ -94,9 +80,12 @@ def _run(command: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def running_postgres(max_connections: int = 60) -> Iterator[Postgres]:
+def running_postgres(max_connections: int = 60, *, settings: Mapping[str, str] | None = None,
+                     initdb_args: Sequence[str] = ()) -> Iterator[Postgres]:
     """Start a PostgreSQL server on a free port; stop it (immediate mode) on exit.
 
+    ``settings`` are appended to postgresql.conf (values quoted there, so paths need no shell
+    escaping); ``initdb_args`` are extra initdb options (e.g. ``--wal-segsize=1``).
     Raises PostgresUnavailable before starting anything if the binaries are missing.
     """
     binaries = postgres_bin()
@@ -108,7 +97,11 @@ def running_postgres(max_connections: int = 60) -> Iterator[Postgres]:
     data, log = workdir / "data", workdir / "server.log"
     started = False
     try:
-        _run([*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        _run([*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
+              *initdb_args])
+        if settings:
+            with (data / "postgresql.conf").open("a", encoding="utf-8") as conf:
+                conf.writelines(_conf_line(name, value) for name, value in settings.items())
         port = free_port()
         options = (f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
                    f"-c max_connections={max_connections}")
