@@ -120,3 +120,19 @@ async def _verify_fails(stack: BackupStack, target: str) -> str:
 async def _state_is(stack: BackupStack, incident_id: str, state: str) -> bool:
     status = await stack.incident(incident_id)
     return status is not None and status.state == state
+
+
+async def test_retention_prunes_the_wal_no_kept_backup_needs(stack: BackupStack) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    older = await stack.backup("app", at=now - timedelta(days=2))
+    newer = await stack.backup("app", at=now - timedelta(days=1))
+    report, failure = await stack.verify("app", newer.id)
+    assert report.ok, (failure, report.checks)
+    start = stack.repository.get("app", newer.id).manifest.wal_start_segment
+    archive = stack.source.archive
+    assert any(p.name[8:24] < start[8:] for p in archive.iterdir() if len(p.name) == 24), "nothing older to prune"
+    done = await stack.retention("app")
+    assert done["app"]["deleted"] == [older.id] and done["app"]["wal_segments_deleted"] > 0
+    assert not [p.name for p in archive.iterdir() if len(p.name) == 24 and p.name[8:] < start[8:]]
+    again, failure = await stack.verify("app", newer.id)  # the kept backup still restores from what is left
+    assert again.ok, (failure, again.checks)
