@@ -2,10 +2,12 @@
 stats that a restore must reproduce exactly.
 
 Physical: after `pg_basebackup`, one transaction locks the checked tables in SHARE mode (reads
-go on, writes wait), takes their stats and creates a named restore point. Every write to those
-tables committed before the lock precedes the restore point in WAL and none after it does, so
-recovery to that restore point reproduces the stats exactly. The lock is held only while the
-tables are hashed, and `lock_timeout` keeps the backup from queueing behind a long writer.
+go on, writes wait), exports its snapshot and creates a named restore point; a second session
+imports the snapshot before the lock is released. Every write to those tables committed before
+the lock precedes the restore point in WAL and is in the snapshot; none after it is, so the stats
+taken in the snapshot are exactly what recovery to that restore point reproduces. Writers wait
+only milliseconds (the hashing runs after the lock is gone), and `lock_timeout` keeps the backup
+from queueing behind a long writer.
 
 Logical: a REPEATABLE READ transaction exports its snapshot; the stats are taken in it and
 `pg_dump --snapshot` dumps exactly that snapshot while the transaction stays open.
@@ -68,8 +70,7 @@ def take_physical(target: BackupTarget, into: Path, dsn: str, settings: TakeSett
     ranges = json.loads((into / "base" / "backup_manifest").read_text(encoding="utf-8"))["WAL-Ranges"]
     settings.beat("table stats and restore point")
     restore_point = f"zt-{into.parent.name.removeprefix('.partial-')}"
-    with source_access.connect(database_dsn, autocommit=False) as connection:
-        stats, canary, point_lsn, consistent_at = _stats_at_restore_point(connection, target, restore_point)
+    stats, canary, point_lsn, consistent_at = _stats_at_restore_point(database_dsn, target, restore_point)
     with source_access.connect(database_dsn) as connection:
         point_segment = _switch_wal(connection, point_lsn)
     settings.beat(f"waiting for {point_segment} to be archived")
@@ -91,27 +92,40 @@ def _tablespace_mapping(location: str, into: Path) -> str:
     return f"--tablespace-mapping={escaped}={into}"
 
 
-def _stats_at_restore_point(connection: psycopg.Connection[Any], target: BackupTarget, name: str,
+def _stats_at_restore_point(database_dsn: str, target: BackupTarget, name: str,
                             ) -> tuple[dict[str, TableStat], datetime | None, str, datetime]:
+    """Stats that recovery to restore point ``name`` reproduces, with writers paused for milliseconds.
+
+    One session locks the checked tables (SHARE: writers wait, readers go on), exports its
+    snapshot and writes the restore point; a second session imports that snapshot, and only then
+    does the first commit and release the lock. The hashing runs in the imported snapshot,
+    unlocked: it sees exactly what the restore point has, however long it takes.
+    """
     for attempt in range(1, LOCK_ATTEMPTS + 1):
-        try:
-            connection.execute("SELECT set_config('lock_timeout', %s, true)", (LOCK_TIMEOUT,))
-            if target.tables:
-                tables = sql.SQL(", ").join(table_identifier(t) for t in target.tables)
-                connection.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(tables))
-            stats = table_stats(connection, target.tables)
-            canary = newest_canary(connection, target.canary_table) if target.canary_table else None
-            row = connection.execute("SELECT pg_create_restore_point(%s)::text, clock_timestamp()",
-                                     (name,)).fetchone()
-            connection.commit()
-        except pg_errors.LockNotAvailable:
-            connection.rollback()
-            if attempt == LOCK_ATTEMPTS:
-                raise
-            time.sleep(attempt)
-            continue
-        assert row is not None
-        return stats, canary, str(row[0]), row[1]
+        with source_access.connect(database_dsn, autocommit=False) as locker, \
+                source_access.connect(database_dsn, autocommit=False) as reader:
+            try:
+                locker.execute("SELECT set_config('lock_timeout', %s, true)", (LOCK_TIMEOUT,))
+                if target.tables:
+                    tables = sql.SQL(", ").join(table_identifier(t) for t in target.tables)
+                    locker.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(tables))
+                row = locker.execute("SELECT pg_export_snapshot(), pg_create_restore_point(%s)::text, "
+                                     "clock_timestamp()", (name,)).fetchone()
+                assert row is not None
+                reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                reader.read_only = True
+                reader.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(str(row[0]))))
+                locker.commit()  # the writers go on; the reader keeps the snapshot
+            except pg_errors.LockNotAvailable:
+                locker.rollback()
+                if attempt == LOCK_ATTEMPTS:
+                    raise
+                time.sleep(attempt)
+                continue
+            stats = table_stats(reader, target.tables)
+            canary = newest_canary(reader, target.canary_table) if target.canary_table else None
+            reader.rollback()
+            return stats, canary, str(row[1]), row[2]
     raise AssertionError("unreachable")
 
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 from bench.policy import CHANGES, FAST_CHANGES, bench_policy
 from bench.report import Section, render
-from bench.scenarios import devserver, ingest, latency, mttr, payload, peer, stock, storm
+from bench.scenarios import backups, devserver, ingest, latency, mttr, payload, peer, stock, storm
 from embedded.devserver import SQLITE_PRAGMAS
 from zerotouch.settings import WorkerSettings
 
-SCENARIOS = ("ingest", "devserver", "latency", "storm", "peer", "mttr", "stock", "payload")
+SCENARIOS = ("ingest", "devserver", "latency", "storm", "peer", "mttr", "stock", "payload", "backups")
 # Goals that are about correctness: --quick fails when one is missed (speed is never asserted).
-CORRECTNESS = ("incidents", "actions ≤", "never two", "exactly one action")
+CORRECTNESS = ("incidents", "actions ≤", "never two", "exactly one action", "checks pass", "RPO measured")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,12 +66,13 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Section]:
         "mttr": lambda: mttr.run(workdir / "mttr", fast_policy_path, quick=args.quick),
         "stock": lambda: stock.run(workdir / "stock", stock_policy_path, quick=args.quick),
         "payload": lambda: payload.run(workdir / "payload", policy_path, quick=args.quick),
+        "backups": lambda: backups.run(workdir / "backups", quick=args.quick),
     }
     titles = {"ingest": "1. Relay ingest throughput", "devserver": "1b. Dev-server persistence settings",
               "latency": "2. Alert → first action latency",
               "storm": "3. Storm", "peer": "4. Peer: Event-Driven Ansible, side by side", "mttr": "5. Full loop MTTR",
               "stock": "5b. Full loop with the stock kube-prometheus rules",
-              "payload": "7. One large group in one webhook"}
+              "payload": "7. One large group in one webhook", "backups": backups.TITLE}
     sections: list[Section] = []
     for name in SCENARIOS:
         if name not in chosen:
@@ -89,7 +90,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Section]:
             section.notes.append(f"Scenario wall time: {time.monotonic() - began:.0f} s.")
         sections += found
         print(f"bench: {name} done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
-    order = ["1.", "1b.", "2.", "3.", "4.", "5.", "5b.", "6.", "7."]
+    order = ["1.", "1b.", "2.", "3.", "4.", "5.", "5b.", "6.", "7.", "8."]
     return sorted(sections, key=lambda s: next((i for i, p in enumerate(order) if s.title.startswith(p)), 99))
 
 
