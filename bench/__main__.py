@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.policy import CHANGES, FAST_CHANGES, bench_policy
 from bench.report import Section, render
-from bench.scenarios import backups, devserver, ingest, latency, mttr, payload, peer, stock, storm
+from bench.scenarios import backups, backups_report, devserver, ingest, latency, mttr, payload, peer, stock, storm
 from embedded.devserver import SQLITE_PRAGMAS
 from zerotouch.settings import WorkerSettings
 
@@ -72,7 +72,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Section]:
               "latency": "2. Alert → first action latency",
               "storm": "3. Storm", "peer": "4. Peer: Event-Driven Ansible, side by side", "mttr": "5. Full loop MTTR",
               "stock": "5b. Full loop with the stock kube-prometheus rules",
-              "payload": "7. One large group in one webhook", "backups": backups.TITLE}
+              "payload": "7. One large group in one webhook", "backups": backups_report.TITLE}
     sections: list[Section] = []
     for name in SCENARIOS:
         if name not in chosen:
