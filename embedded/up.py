@@ -15,16 +15,18 @@ import signal
 import sys
 from dataclasses import dataclass
 
+from embedded.demo_backups import EmbeddedBackups
 from embedded.devserver import DevServer
 from embedded.sandbox_monitoring import INSTALL_HINT, SandboxMonitoring, monitoring_installed
 from embedded.statedir import StateDir
 from starters.relay.config import RelayConfig
 from starters.relay.server import RelayServer
 from starters.schedules import ScheduleMetrics, apply_and_summarize
+from workers.clients import KubernetesUnconfigured, kubernetes_api_client
 from workers.run import run_workers
 from zerotouch.codec_keys import KEYS_ENV, KEYS_FILE_ENV, STATE_DIR_KEYS_FILE, ensure_keys_file, keys_from_environment
 from zerotouch.ledger_report import default_ledger_url
-from zerotouch.names import ALL_QUEUES
+from zerotouch.names import ALL_QUEUES, KUBERNETES_QUEUE
 from zerotouch.policy import load_policy
 from zerotouch.settings import WorkerSettings, default_policy_path
 from zerotouch.telemetry import Telemetry
@@ -45,7 +47,7 @@ class EmbeddedOptions:
 
 def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbox_url: str | None,
             relay_url: str, token: str, codec_keys: str = "", schedules: str = "",
-            monitoring: list[str] | None = None) -> str:
+            monitoring: list[str] | None = None, backups: str = "", workers: str = "") -> str:
     lines = [
         "zerotouch is up",
         f"  Temporal        {server.address} (SQLite with WAL: {state.temporal_db})",
@@ -53,11 +55,13 @@ def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbo
         f"  relay           {relay_url}/alertmanager   (API docs {relay_url}/docs, metrics {relay_url}/metrics)",
         f"  relay token     {token}   (also in {state.token_file})",
         f"  payload codec   AES-GCM, keys from {codec_keys}   (Web UI decoding: zerotouch codec-server)",
-        f"  workers         {', '.join(ALL_QUEUES)}",
+        f"  workers         {workers or ', '.join(ALL_QUEUES)}",
         f"  policy          {options.policy_path or default_policy_path()}",
     ]
     if schedules:
         lines.append(f"  schedules       {schedules}   (zerotouch schedules list)")
+    if backups:
+        lines.append(f"  backups         {backups}")
     lines += monitoring or []
     if sandbox_url:
         lines += [
@@ -99,6 +103,20 @@ def _codec_keys(state: StateDir) -> str:
     return os.environ.get(KEYS_FILE_ENV) or f"${KEYS_ENV}"
 
 
+def _worker_queues(settings: WorkerSettings) -> tuple[list[str], str]:
+    """Every queue; without Kubernetes credentials every other one, and the banner says why.
+
+    One worker that cannot build its client must not take the others down with it: backups,
+    schedules and incidents do not need Kubernetes.
+    """
+    try:
+        kubernetes_api_client(settings).close()
+    except KubernetesUnconfigured as error:
+        queues = [queue for queue in ALL_QUEUES if queue != KUBERNETES_QUEUE]
+        return queues, f"{', '.join(queues)}   ({KUBERNETES_QUEUE} off: {error})"
+    return list(ALL_QUEUES), ""
+
+
 def _monitoring_off(options: EmbeddedOptions) -> list[str]:
     """The banner's line when `up` runs no Prometheus (so no PromQL verification), and why."""
     if not options.sandbox:
@@ -125,6 +143,7 @@ async def run_embedded(options: EmbeddedOptions) -> None:
     relay: RelayServer | None = None
     workers: asyncio.Task[None] | None = None
     watcher: asyncio.Task[None] | None = None
+    backups: EmbeddedBackups | None = None
     # Spans go to a file in the state dir so the console stays readable (OTEL_TRACES_EXPORTER picks another).
     traces = (state.path / "traces.log").open("a", encoding="utf-8")
     try:
@@ -158,18 +177,22 @@ async def run_embedded(options: EmbeddedOptions) -> None:
                                            token_file=state.token_file.resolve())
             await asyncio.to_thread(monitoring.start)  # the relay keeps serving meanwhile
             banner_monitoring = monitoring.banner()
+        backups = EmbeddedBackups(state.path, policy)
+        telemetry.registry.register(backups.metrics)  # zerotouch_backup_* on the relay's /metrics
+        await backups.start(client)  # the demo database, before the workers that back it up
         # PromQL verification needs a Prometheus: this one, else $PROMETHEUS_URL as WorkerSettings reads it.
         settings = WorkerSettings(policy_path=policy_path, kubernetes_url=sandbox.url if sandbox else None,
-                                  ledger_url=default_ledger_url(state.path))
+                                  ledger_url=default_ledger_url(state.path), **backups.paths)
         if monitoring is not None:
             settings = settings.model_copy(update={"prometheus_url": monitoring.prometheus_url})
-        workers = asyncio.create_task(run_workers(client, ALL_QUEUES, settings, stop))
+        queues, banner_workers = _worker_queues(settings)
+        workers = asyncio.create_task(run_workers(client, queues, settings, stop))
         state.write_endpoints({"temporal": server.address, "ui": server.ui_url, "relay": relay_url,
                                "sandbox": sandbox.url if sandbox else None,
                                "prometheus": monitoring.prometheus_url if monitoring else None,
                                "alertmanager": monitoring.alertmanager_url if monitoring else None})
         print(_banner(options, state, server, sandbox.url if sandbox else None, relay_url, token, codec_keys,
-                      schedules, banner_monitoring), flush=True)
+                      schedules, banner_monitoring, backups.banner, banner_workers), flush=True)
         await stop.wait()
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
@@ -184,6 +207,8 @@ async def run_embedded(options: EmbeddedOptions) -> None:
         if workers is not None:
             with contextlib.suppress(Exception):
                 await workers
+        if backups is not None:  # after the workers: no backup or test restore is using it any more
+            await asyncio.to_thread(backups.stop)
         if sandbox is not None:
             sandbox.stop()
         server.stop()
