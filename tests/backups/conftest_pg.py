@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 
 from activities.backup_postgres import PostgresEngine
+from activities.pg_scratch import server_pid
 from tests.support.pg_source import ArchivingSource
 from zerotouch.backup_models import BackupManifest
 from zerotouch.backup_repository import DirectoryRepository
@@ -140,3 +141,11 @@ def busy_writer(dsn: str, table: str = "orders") -> Iterator[threading.Event]:
     finally:
         stop.set()
         thread.join(10)
+
+
+def postmasters(scratch: Path) -> list[int]:
+    """The live postmasters of the scratch clusters under ``scratch`` (not the short-lived helpers)."""
+    if not scratch.exists():
+        return []
+    pids = (server_pid(pid_file.parent) for pid_file in scratch.rglob("postmaster.pid"))
+    return sorted(pid for pid in pids if pid is not None)

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.pg_scratch import server_pid
 from tests.backups.conftest import running_workers, worker_settings, write_policy
-from tests.backups.conftest_pg import processes_in, scratch_root
+from tests.backups.conftest_pg import postmasters, processes_in, scratch_root
 from tests.support.pg_source import ArchivingSource
 from tests.support.processes import ChildProcess, zerotouch_command
 from tests.support.waiting import eventually
@@ -87,14 +86,6 @@ async def test_a_worker_killed_mid_restore_leaks_no_cluster(dev_env: WorkflowEnv
             await second.stop()
         if processes_in(root):
             pytest.fail(f"processes left in {root}: {processes_in(root)}")
-
-
-def postmasters(scratch: Path) -> list[int]:
-    """The live postmasters of the scratch clusters under ``scratch`` (not the short-lived helpers)."""
-    if not scratch.exists():
-        return []
-    pids = (server_pid(pid_file.parent) for pid_file in scratch.rglob("postmaster.pid"))
-    return sorted(pid for pid in pids if pid is not None)
 
 
 def _zombie(pid: int) -> bool:

@@ -8,13 +8,16 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import CancelledError
 
 from tests.backups.conftest import BackupStack
+from tests.backups.conftest_pg import postmasters
 from tests.backups.test_replay import replay_and_record
 from tests.support.waiting import eventually
 from zerotouch.backup_alerts import BACKUP_FAILED_ALERT
 from zerotouch.backup_metrics import BackupMetrics
-from zerotouch.backups import FAILURE_ALERT
+from zerotouch.backups import FAILURE_ALERT, VERIFICATION_WORKFLOW, VerifyArgs, VerifyInput
+from zerotouch.names import WORKFLOWS_QUEUE, queue_for
 
 
 async def test_a_backup_verified_by_a_restore_leaves_evidence_and_no_incident(stack: BackupStack) -> None:
@@ -102,11 +105,6 @@ async def test_retention_never_deletes_the_newest_verified_backup(stack: BackupS
 
 
 async def _verify_fails(stack: BackupStack, target: str) -> str:
-    from temporalio.client import WorkflowFailureError
-
-    from zerotouch.backups import VERIFICATION_WORKFLOW, VerifyArgs, VerifyInput
-    from zerotouch.names import WORKFLOWS_QUEUE, queue_for
-
     handle = await stack.client.start_workflow(
         VERIFICATION_WORKFLOW, VerifyInput(cluster=stack.cluster, arguments=VerifyArgs(target=target)),
         id=f"verify-none-{stack.cluster}", task_queue=queue_for(WORKFLOWS_QUEUE, stack.cluster))
@@ -136,3 +134,24 @@ async def test_retention_prunes_the_wal_no_kept_backup_needs(stack: BackupStack)
     assert not [p.name for p in archive.iterdir() if len(p.name) == 24 and p.name[8:] < start[8:]]
     again, failure = await stack.verify("app", newer.id)  # the kept backup still restores from what is left
     assert again.ok, (failure, again.checks)
+
+
+async def test_a_cancelled_verification_removes_its_throwaway_cluster(stack: BackupStack) -> None:
+    backup = await stack.backup("app")
+    handle = await stack.client.start_workflow(
+        VERIFICATION_WORKFLOW, VerifyInput(cluster=stack.cluster, arguments=VerifyArgs(target="app",
+                                                                                       backup_id=backup.id)),
+        id=f"verify-cancel-{stack.cluster}", task_queue=queue_for(WORKFLOWS_QUEUE, stack.cluster))
+    scratch = stack.root / "scratch"
+
+    async def restoring() -> list[int]:
+        return postmasters(scratch)
+
+    await eventually(restoring, timeout=60, interval=0.05, what="the throwaway cluster running")
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as ended:
+        await handle.result()
+    assert isinstance(ended.value.cause, CancelledError)
+    # The workflow ended only after the activity cleaned up (WAIT_CANCELLATION_COMPLETED).
+    assert postmasters(scratch) == [] and not any(scratch.iterdir())
+    assert stack.repository.get("app", backup.id).verifications == []  # nothing claims a verdict

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from zerotouch import activity_names as names
@@ -64,6 +65,8 @@ async def verify_backup(request: VerificationRequest, cluster: str) -> Verificat
         names.VERIFY_BACKUP, request, task_queue=_queue(names.VERIFY_BACKUP, cluster),
         result_type=VerificationReport, start_to_close_timeout=deadline, heartbeat_timeout=HEARTBEAT,
         retry_policy=HEAVY_RETRY,
+        # A cancelled verification ends only once its throwaway cluster is stopped and removed.
+        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     )
     return report
 
