@@ -138,6 +138,11 @@ async def test_retention_prunes_the_wal_no_kept_backup_needs(stack: BackupStack)
 
 async def test_a_cancelled_verification_removes_its_throwaway_cluster(stack: BackupStack) -> None:
     backup = await stack.backup("app")
+    # An assertion that takes 20 s keeps the restore busy until the cancellation reaches the worker
+    # (with the next heartbeat the SDK sends: at most every 8 s with the 10 s heartbeat timeout).
+    policy = yaml.safe_load(stack.policy_path.read_text())
+    policy["backups"]["targets"][0]["assertions"].append({"name": "slow", "sql": "SELECT pg_sleep(20) IS NULL"})
+    stack.policy_path.write_text(yaml.safe_dump(policy))
     handle = await stack.client.start_workflow(
         VERIFICATION_WORKFLOW, VerifyInput(cluster=stack.cluster, arguments=VerifyArgs(target="app",
                                                                                        backup_id=backup.id)),

@@ -10,7 +10,7 @@ never reports success. The next successful verification resolves that alert.
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from zerotouch.backup_models import (
@@ -73,6 +73,8 @@ class BackupVerificationWorkflow:
                 target=target, backup_id=chosen.id, verification_id=verification_id,
                 repository=policy.backups.repository, recovery_target_time=args.recovery_target_time), cluster)
         except ActivityError as error:
+            if isinstance(error.cause, CancelledError):
+                raise  # the workflow was cancelled: that is not a verdict on the backup
             # The restore never finished in any attempt: that is a failed verification, with the reason.
             report = VerificationReport(
                 id=verification_id, backup_id=chosen.id, target=target.name, engine=target.engine,

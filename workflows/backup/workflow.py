@@ -9,7 +9,7 @@ opens a `BackupFailed` incident with the error; the next good backup resolves th
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from zerotouch.backup_alerts import BACKUP_FAILED_ALERT
@@ -36,6 +36,8 @@ class BackupWorkflow:
                 BackupRequest(target=target, backup_id=backup_id, repository=policy.backups.repository),
                 params.cluster)
         except ActivityError as error:
+            if isinstance(error.cause, CancelledError):
+                raise  # the workflow was cancelled: that is not a verdict on the backup
             cause = str(error.cause or error)
             await report_failure(policy, target, alertname=BACKUP_FAILED_ALERT, cluster=params.cluster,
                                  summary=f"backup {backup_id} of {target.name} could not be taken",
