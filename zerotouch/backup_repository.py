@@ -85,6 +85,8 @@ class DirectoryRepository:
     def staging(self, target: str, backup_id: str) -> Path:
         """An empty staging directory for ``backup_id``; a previous attempt's leftovers are removed."""
         staging = self._dir(target, backup_id, PARTIAL_PREFIX)
+        # Backups are whole copies of the data (personal data included): only the worker's user reads them.
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
         (staging / DATA).mkdir(parents=True)
         return staging / DATA
