@@ -73,7 +73,7 @@ def render_record(record: BackupRecord) -> str:
     if manifest.source:
         lines.append("  source " + ", ".join(f"{k} {v}" for k, v in manifest.source.items()))
     for name, stat in manifest.tables.items():
-        lines.append(f"  {name}: {stat.rows} rows, hash {stat.hash[:16]}")
+        lines.append(f"  {name}: {stat.rows} rows, hash {stat.hash}")
     if record.hold:
         lines.append(f"  legal hold by {record.hold.by} at {record.hold.at.isoformat()}: {record.hold.reason}")
     for report in record.verifications:
