@@ -75,8 +75,7 @@ class KubernetesObjectsEngine:
         self._core: CoreV1Api = self._apis["core"]
         self._version = VersionApi(api_client)
         self._call = KubeCaller(DEFAULT_REQUEST_TIMEOUT)
-        self._heartbeat = heartbeat or (lambda _detail: None)
-        self._ready_timeout = ready_timeout
+        self._heartbeat, self._ready_timeout = heartbeat or (lambda _detail: None), ready_timeout
 
     def _method(self, kind: Kind, verb: str) -> Callable[..., Any]:
         method: Callable[..., Any] = getattr(self._apis[kind.api], f"{verb}_namespaced_{kind.suffix}")
