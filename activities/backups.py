@@ -10,6 +10,7 @@ verification ID already recorded is returned as recorded.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from zerotouch.backups import BackupTarget, Engine
 from zerotouch.retention import Candidate, plan
 
 EngineFor = Callable[[Engine], BackupEngine]
+log = logging.getLogger("zerotouch.backups")
 
 
 def objective_checks(target: BackupTarget, rto: float | None, rpo: float | None) -> list[CheckResult]:
@@ -90,34 +92,8 @@ class BackupActivities:
         recorded = next((r for r in record.verifications if r.id == request.verification_id), None)
         if recorded is not None:
             return recorded  # a retry after the report was written
-        engine = self._engine_for(target.engine)
-        scratch = self._scratch_root / request.verification_id
-        engine.sweep(target, scratch)  # what a killed attempt of this verification left behind
-        started, clock = datetime.now(UTC), time.monotonic()
-        try:
-            problems = repository.check_files(record.manifest)
-            checks = [CheckResult(name="files match the manifest", ok=not problems,
-                                  output="\n".join(problems) or f"{len(record.manifest.files)} files, sha256 match",
-                                  seconds=round(time.monotonic() - clock, 3))]
-            restored = engine.verify(target, record.manifest, repository.data_path(target.name, request.backup_id),
-                                     scratch=scratch, recovery_target_time=request.recovery_target_time)
-        except CancelledError:
-            raise  # cancelled or timed out: the finally below still removes the scratch place
-        except Exception as error:  # an engine that cannot restore: a failed verification, with the reason
-            activity.logger.exception("verification %s could not restore", request.verification_id)
-            restored = EngineVerification(checks=[CheckResult(name="restore ran", ok=False,
-                                                              output=f"{type(error).__name__}: {error}")])
-        finally:
-            engine.sweep(target, scratch)
-        checks += restored.checks
-        checks += objective_checks(target, restored.rto_seconds, restored.rpo_seconds)
-        report = VerificationReport(
-            id=request.verification_id, backup_id=request.backup_id, target=target.name, engine=target.engine,
-            started_at=started, finished_at=datetime.now(UTC), ok=bool(checks) and all(c.ok for c in checks),
-            recovery_target=restored.recovery_target, rto_seconds=restored.rto_seconds,
-            rpo_seconds=restored.rpo_seconds, newest_canary_at=restored.newest_canary_at,
-            tool_versions=restored.tool_versions, durations=restored.durations, checks=checks,
-        )
+        report = restore_and_check(self._engine_for(target.engine), repository, target, request,
+                              self._scratch_root / request.verification_id)
         repository.record_verification(report)
         return report
 
@@ -141,6 +117,45 @@ class BackupActivities:
                 repository.delete(target.name, backup_id)
             pruned = prune_wal(target, [r.manifest for r in records if r.manifest.id in decided.keep])
         return RetentionResult(kept=decided.keep, deleted=decided.delete, wal_segments_deleted=pruned)
+
+
+def restore_and_check(engine: BackupEngine, repository: BackupRepository, target: BackupTarget,
+                 request: VerificationRequest, scratch: Path) -> VerificationReport:
+    """One verification: the files against the manifest, the engine's restore and checks, the objectives.
+
+    A killed attempt's leftovers under ``scratch`` are removed first, and the scratch place last,
+    whatever happens (a cancellation included)."""
+    record = repository.get(target.name, request.backup_id)
+    engine.sweep(target, scratch)
+    started, clock = datetime.now(UTC), time.monotonic()
+    checks: list[CheckResult] = []
+    files_seconds = 0.0
+    try:
+        problems = repository.check_files(record.manifest)
+        files_seconds = round(time.monotonic() - clock, 3)
+        checks.append(CheckResult(name="files match the manifest", ok=not problems,
+                                  output="\n".join(problems) or f"{len(record.manifest.files)} files, sha256 match",
+                                  seconds=files_seconds))
+        restored = engine.verify(target, record.manifest, repository.data_path(target.name, request.backup_id),
+                                 scratch=scratch, recovery_target_time=request.recovery_target_time)
+    except CancelledError:
+        raise  # cancelled or timed out: the finally below still removes the scratch place
+    except Exception as error:  # an engine that cannot restore: a failed verification, with the reason
+        log.exception("verification %s could not restore", request.verification_id)
+        restored = EngineVerification(checks=[CheckResult(name="restore ran", ok=False,
+                                                          output=f"{type(error).__name__}: {error}")])
+    finally:
+        engine.sweep(target, scratch)
+    checks += restored.checks
+    checks += objective_checks(target, restored.rto_seconds, restored.rpo_seconds)
+    return VerificationReport(
+        id=request.verification_id, backup_id=request.backup_id, target=target.name, engine=target.engine,
+        started_at=started, finished_at=datetime.now(UTC), ok=bool(checks) and all(c.ok for c in checks),
+        recovery_target=restored.recovery_target, rto_seconds=restored.rto_seconds,
+        rpo_seconds=restored.rpo_seconds, newest_canary_at=restored.newest_canary_at,
+        tool_versions=restored.tool_versions, durations={"files_sha256": files_seconds, **restored.durations},
+        checks=checks,
+    )
 
 
 def prune_wal(target: BackupTarget, kept: list[BackupManifest]) -> int:

@@ -31,7 +31,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from activities.backup_postgres import PostgresEngine
-from activities.backups import objective_checks
+from activities.backups import restore_and_check
 from bench.report import Section
 from bench.scenarios.backups_report import (
     ARCHIVE_TIMEOUT,
@@ -49,7 +49,7 @@ from bench.scenarios.backups_report import (
     section,
 )
 from embedded.demo_database import DATABASE, DemoDatabase
-from zerotouch.backup_models import BackupManifest, CheckResult, EngineVerification
+from zerotouch.backup_models import BackupManifest, VerificationRequest
 from zerotouch.backup_repository import DirectoryRepository
 from zerotouch.backups import BackupTarget, PostgresMethod
 
@@ -175,29 +175,14 @@ def _take(engine: PostgresEngine, repository: DirectoryRepository, target: Backu
 
 def _verify(engine: PostgresEngine, repository: DirectoryRepository, target: BackupTarget, backup_id: str,
             scratch: Path) -> Verification:
-    """What `verify_backup` does: the files against the manifest, a restore with its checks, the objectives."""
+    """What `verify_backup` does (`activities.backups.restore_and_check`), without recording the report."""
     started = time.monotonic()
-    record = repository.get(target.name, backup_id)
-    problems = repository.check_files(record.manifest)
-    files_seconds = time.monotonic() - started
-    checks = [CheckResult(name="files match the manifest", ok=not problems,
-                          output="\n".join(problems) or f"{len(record.manifest.files)} files, sha256 match",
-                          seconds=round(files_seconds, 3))]
-    try:
-        restored = engine.verify(target, record.manifest, repository.data_path(target.name, backup_id),
-                                 scratch=scratch, recovery_target_time=None)
-    except Exception as error:  # an engine that cannot restore: a failed verification, with the reason
-        restored = EngineVerification(checks=[CheckResult(name="restore ran", ok=False,
-                                                          output=f"{type(error).__name__}: {error}")])
-    finally:
-        engine.sweep(target, scratch)
-    checks += restored.checks
-    checks += objective_checks(target, restored.rto_seconds, restored.rpo_seconds)
+    report = restore_and_check(engine, repository, target, VerificationRequest(
+        target=target, backup_id=backup_id, verification_id=scratch.name), scratch)
     return Verification(
-        seconds=time.monotonic() - started, ok=bool(checks) and all(c.ok for c in checks), rto=restored.rto_seconds,
-        rpo=restored.rpo_seconds, newest_canary_at=restored.newest_canary_at,
-        durations={"files_sha256": round(files_seconds, 3), **restored.durations},
-        failed=[f"{c.name}: {c.output[:300]}" for c in checks if not c.ok], checks=len(checks))
+        seconds=time.monotonic() - started, ok=report.ok, rto=report.rto_seconds, rpo=report.rpo_seconds,
+        newest_canary_at=report.newest_canary_at, durations=report.durations,
+        failed=[f"{c.name}: {c.output[:300]}" for c in report.checks if not c.ok], checks=len(report.checks))
 
 
 def _round(source: Source, engine: PostgresEngine, repository: DirectoryRepository, scratch_root: Path,
