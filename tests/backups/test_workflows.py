@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -160,3 +162,43 @@ async def test_a_cancelled_verification_removes_its_throwaway_cluster(stack: Bac
     # The workflow ended only after the activity cleaned up (WAIT_CANCELLATION_COMPLETED).
     assert postmasters(scratch) == [] and not any(scratch.iterdir())
     assert stack.repository.get("app", backup.id).verifications == []  # nothing claims a verdict
+
+
+async def test_a_flipped_byte_in_a_base_backup_is_an_incident(stack: BackupStack) -> None:
+    backup = await stack.backup("app")
+    data = stack.repository.data_path("app", backup.id)
+    victim = max((p for p in (data / "base" / "base").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    content = bytearray(victim.read_bytes())
+    content[len(content) // 2] ^= 0x01  # one bit, same size
+    victim.write_bytes(bytes(content))
+    report, failure = await stack.verify("app", backup.id)
+    failed = {check.name for check in report.failures}
+    assert not report.ok and {"files match the manifest", "pg_verifybackup"} <= failed, report.checks
+    incident = await eventually(lambda: stack.incident(stack.failure_incident_id("app", FAILURE_ALERT)),
+                                what="the incident for a corrupted base backup")
+    assert incident.labels["alertname"] == FAILURE_ALERT and "incident" in failure
+
+
+async def test_a_missing_wal_segment_is_an_incident_naming_it(stack: BackupStack) -> None:
+    backup = await stack.backup("app")
+    start = stack.repository.get("app", backup.id).manifest.wal_start_segment
+    archive = stack.source.archive
+    # Two segment switches after the backup, so the archive has a segment in the middle to lose.
+    for _ in range(3):
+        segment = stack.source.switch_wal()
+        await eventually(_archived(archive, segment), what=f"{segment} archived")
+    later = sorted(p.name for p in archive.iterdir() if len(p.name) == 24 and p.name[8:] > start[8:])
+    missing = later[len(later) // 2]
+    (archive / missing).unlink()
+    report, _ = await stack.verify("app", backup.id)
+    (gap,) = [check for check in report.failures if check.name == "wal continuity"]
+    assert missing in gap.output, gap.output
+    incident = await eventually(lambda: stack.incident(stack.failure_incident_id("app", FAILURE_ALERT)),
+                                what="the incident for a WAL gap")
+    assert incident.labels["backup_target"] == "app"
+
+
+def _archived(archive: Path, segment: str) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return (archive / segment).is_file()
+    return probe
