@@ -1,4 +1,6 @@
-"""Where PostgreSQL's programs are: `initdb` on PATH first, else the newest Debian install.
+"""Where PostgreSQL's programs are, and the user its servers run as.
+
+The programs: `initdb` on PATH first, else the newest Debian install.
 
 Debian keeps every major version under ``/usr/lib/postgresql/<N>/bin`` and puts only wrappers
 (or nothing) on PATH, so the server binaries are looked up the way the tests do it
@@ -13,6 +15,7 @@ import shutil
 from pathlib import Path
 
 DEBIAN_ROOT = Path("/usr/lib/postgresql")
+SERVER_USER = "nobody"  # PostgreSQL refuses to run as root
 _NEEDED = ("initdb", "pg_ctl", "postgres")
 
 
@@ -48,3 +51,8 @@ def find_bin_dir() -> Path:
     raise PostgresBinariesMissing(
         f"PostgreSQL's server programs are not installed (no initdb on PATH or in {DEBIAN_ROOT}/*/bin): "
         "install them (Debian/Ubuntu: apt-get install postgresql) on the backup worker")
+
+
+def as_server_user(user: str = SERVER_USER) -> list[str]:
+    """The prefix that runs a server program as ``user`` when we are root (PostgreSQL refuses root)."""
+    return ["runuser", "-u", user, "--"] if os.geteuid() == 0 else []

@@ -25,9 +25,9 @@ from typing import Any
 import psycopg
 
 from activities.backup_engine import ToolFailed, run_tool
+from activities.pg_binaries import SERVER_USER, as_server_user
 from zerotouch.ports import free_port
 
-SERVER_USER = "nobody"
 STOP_TIMEOUT = 60.0
 START_TIMEOUT = 60.0
 POLL_INTERVAL = 0.2
@@ -67,7 +67,7 @@ class ScratchServer:
 
     @property
     def _as_user(self) -> list[str]:
-        return ["runuser", "-u", self.user, "--"] if os.geteuid() == 0 else []
+        return as_server_user(self.user)
 
     def tool(self, name: str) -> str:
         return str(self.bin_dir / name)
@@ -271,7 +271,7 @@ def sweep_scratch(scratch: Path, bin_dir: Path, user: str = SERVER_USER) -> None
         pid = server_pid(data)
         if pid is None:
             continue
-        as_user = ["runuser", "-u", user, "--"] if os.geteuid() == 0 else []
+        as_user = as_server_user(user)
         with contextlib.suppress(ToolFailed, OSError, subprocess.TimeoutExpired):
             run_tool([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-t", "30",
                       "stop"], timeout=40)

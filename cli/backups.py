@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from zerotouch.backup_repository import BackupRepository
     from zerotouch.policy import Policy
 
+R = TypeVar("R")
 _policy_option = click.option("--policy", "policy_path", type=click.Path(dir_okay=False),
                               help="policy file with the `backups:` section (default $ZEROTOUCH_POLICY or the shipped "
                                    "policy)")
@@ -54,6 +57,17 @@ def _repository(policy_path: str | None, repository: str | None, state_dir: str 
     return open_repository(location, state)
 
 
+def repository_options(command: Callable[..., R]) -> Callable[..., R]:
+    """Add ``--policy``, ``--repository`` and ``--state-dir``; the command receives the repository as ``repo``."""
+
+    @functools.wraps(command)
+    def with_repository(*args: Any, policy_path: str | None, repository: str | None, state_dir: str | None,
+                        **kwargs: Any) -> R:
+        return command(*args, repo=_repository(policy_path, repository, state_dir), **kwargs)
+
+    return _policy_option(_repository_option(state_dir_option()(with_repository)))
+
+
 def _find(repo: BackupRepository, backup_id: str) -> Any:
     for target in repo.targets():
         record = repo.find(target, backup_id)
@@ -64,16 +78,12 @@ def _find(repo: BackupRepository, backup_id: str) -> Any:
 
 @click.command("list", short_help="backups with their verification, RTO and RPO")
 @click.argument("target", required=False)
-@_policy_option
-@_repository_option
-@state_dir_option()
+@repository_options
 @json_option("the backups")
-def list_(target: str | None, policy_path: str | None, repository: str | None, state_dir: str | None,
-          as_json: bool) -> None:
+def list_(target: str | None, repo: BackupRepository, as_json: bool) -> None:
     """Every backup in the repository (or of TARGET), oldest first, with its last verification."""
     from zerotouch.backup_report import record_json, render_list
 
-    repo = _repository(policy_path, repository, state_dir)
     targets = [target] if target else repo.targets()
     records = [record for name in targets for record in repo.backups(name)]
     if as_json:
@@ -85,16 +95,13 @@ def list_(target: str | None, policy_path: str | None, repository: str | None, s
 @click.command(short_help="one backup: manifest, holds, every verification with its checks")
 @click.argument("backup_id")
 @click.option("--files", is_flag=True, help="with --json: include the manifest's file list")
-@_policy_option
-@_repository_option
-@state_dir_option()
+@repository_options
 @json_option("the backup")
-def show(backup_id: str, files: bool, policy_path: str | None, repository: str | None, state_dir: str | None,
-         as_json: bool) -> None:
+def show(backup_id: str, files: bool, repo: BackupRepository, as_json: bool) -> None:
     """A backup's manifest (sizes, WAL range, table stats, source, tools) and every test restore's evidence."""
     from zerotouch.backup_report import record_json, render_record
 
-    record = _find(_repository(policy_path, repository, state_dir), backup_id)
+    record = _find(repo, backup_id)
     if as_json:
         print_json(record_json(record, files=files))
     else:
@@ -226,15 +233,11 @@ def prune(targets: tuple[str, ...], dry_run: bool, policy_path: str | None, clus
 @click.argument("backup_id")
 @click.option("--by", required=True, help="who places the hold")
 @click.option("--reason", required=True, help="why (a case or ticket reference)")
-@_policy_option
-@_repository_option
-@state_dir_option()
-def hold(backup_id: str, by: str, reason: str, policy_path: str | None, repository: str | None,
-         state_dir: str | None) -> None:
+@repository_options
+def hold(backup_id: str, by: str, reason: str, repo: BackupRepository) -> None:
     """Keep BACKUP_ID whatever retention says, until `zerotouch backups release`."""
     from zerotouch.backup_models import LegalHold
 
-    repo = _repository(policy_path, repository, state_dir)
     record = _find(repo, backup_id)
     repo.set_hold(record.manifest.target, backup_id, LegalHold(by=by, reason=reason, at=datetime.now(UTC)))
     print(f"{backup_id}: on legal hold ({by}: {reason})")
@@ -243,12 +246,9 @@ def hold(backup_id: str, by: str, reason: str, policy_path: str | None, reposito
 @click.command(short_help="lift a legal hold")
 @click.argument("backup_id")
 @click.option("--by", required=True, help="who lifts the hold")
-@_policy_option
-@_repository_option
-@state_dir_option()
-def release(backup_id: str, by: str, policy_path: str | None, repository: str | None, state_dir: str | None) -> None:
+@repository_options
+def release(backup_id: str, by: str, repo: BackupRepository) -> None:
     """Let retention decide about BACKUP_ID again."""
-    repo = _repository(policy_path, repository, state_dir)
     record = _find(repo, backup_id)
     if record.hold is None:
         raise CommandError(f"{backup_id} is not on legal hold")

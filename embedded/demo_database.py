@@ -30,11 +30,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from activities.pg_binaries import find_bin_dir
+from activities.pg_binaries import SERVER_USER, as_server_user, find_bin_dir
 from zerotouch.pg_canary import CanaryWriter
 from zerotouch.ports import free_port
 
-SERVER_USER = "nobody"
 SUPERUSER = "postgres"
 DATABASE = "shop"
 CONF_FILE = "zerotouch-demo.conf"
@@ -214,7 +213,7 @@ class DemoDatabase:
 
     @property
     def _as_user(self) -> list[str]:
-        return ["runuser", "-u", self.user, "--"] if os.geteuid() == 0 else []
+        return as_server_user(self.user)
 
     def _run(self, command: list[str], *, timeout: float) -> None:
         # The working directory is the server user's own, so its tools can stat ".".

@@ -28,19 +28,15 @@ from sandbox import SandboxCluster
 from zerotouch.backup_models import BackupManifest
 from zerotouch.backups import BackupTarget
 
-TICK = 0.05
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 TARGET = BackupTarget(name="shop-objects", engine="kubernetes", namespaces=["shop"])
 SECRET_VALUE = "sandbox-only"  # the seeded shop/checkout-db password
 
 
 @pytest.fixture
-def cluster() -> Iterator[SandboxCluster]:
-    sandbox = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=TICK).start()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
+def cluster(sandbox: SandboxCluster) -> SandboxCluster:
+    """The suite's sandbox (tests/conftest.py), by the name these tests use for it."""
+    return sandbox
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ server is stopped and its files removed even when the test body fails.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from activities.pg_binaries import DEBIAN_ROOT, PostgresBinariesMissing, find_bin_dir
+from activities.pg_binaries import DEBIAN_ROOT, PostgresBinariesMissing, as_server_user, find_bin_dir
 from zerotouch.ports import free_port
 
 INSTALL_HINT = ("install PostgreSQL's server binaries (Debian/Ubuntu: apt-get install postgresql; .ci/run does this) "
@@ -65,7 +64,7 @@ class Postgres:
 
 
 def _as_unprivileged() -> list[str]:
-    return ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    return as_server_user()
 
 
 def _conf_line(name: str, value: str) -> str:
