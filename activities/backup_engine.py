@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import subprocess
 from collections.abc import Sequence
 from datetime import datetime
@@ -44,10 +43,21 @@ class BackupEngine(Protocol):
         """Restore ``data`` (read-only) into a scratch place under ``scratch`` and check it; never touch the source."""
         ...
 
+    def prune(self, target: BackupTarget, kept: list[BackupManifest]) -> int:
+        """After retention deleted backups: remove what only they needed (what else the engine keeps); a count."""
+        ...
+
     def sweep(self, target: BackupTarget, scratch: Path) -> None:
         """Remove what a verification named ``scratch.name`` left behind (servers stopped first, scratch
         databases or namespaces dropped); finding nothing is fine."""
         ...
+
+
+class SelfContainedBackups:
+    """For engines whose backups need nothing beside them: retention deletes the backups, nothing else."""
+
+    def prune(self, target: BackupTarget, kept: list[BackupManifest]) -> int:
+        return 0
 
 
 def run_tool(command: Sequence[str], *, timeout: float, env: dict[str, str] | None = None,
@@ -89,6 +99,3 @@ def tool_version(path: str) -> str:
     except (OSError, ToolFailed, subprocess.TimeoutExpired) as error:
         return f"unknown ({error})"
 
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -1,11 +1,11 @@
 """Kubernetes objects backups, proven by re-creating them in a ``verify-<id>`` namespace.
 
-A backup is one ``<namespace>.json`` per namespace: its Deployments, Services, ConfigMaps and
-PersistentVolumeClaim specs as they can be re-created (`kube_export.export`), and its Secrets as
-references only (name, type, keys). Verification creates ``verify-<id>``, re-creates every object
-there (Secrets as labelled placeholders with empty values), compares kinds, names and counts with
-the manifest, and waits until the restored Deployments have their replicas available (adr-037's
-check counted the restored pods); the namespace is deleted in ``finally``.
+A backup is one ``<namespace>.json`` per namespace: its Deployments, Services, ConfigMaps and PVC
+specs as they can be re-created (`kube_export.export`), and the Secrets its workloads reference
+(names and keys; a Secret is never read). Verification creates ``verify-<id>``, re-creates every
+object there (Secrets as labelled placeholders with empty values), compares kinds, names and counts
+with the manifest, and waits until the restored Deployments have their replicas available
+(adr-037's check counted the restored pods); the namespace is deleted in ``finally``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, VersionApi
 from kubernetes.client.exceptions import ApiException
 from temporalio.exceptions import ApplicationError
 
+from activities.backup_engine import SelfContainedBackups
 from activities.kube_api import DEFAULT_REQUEST_TIMEOUT, KubeCaller
 from activities.kube_export import (
     KINDS,
@@ -60,10 +61,8 @@ def file_for(namespace: str) -> str:
     return f"{require_namespace(namespace)}.json"
 
 
-class KubernetesObjectsEngine:
-    """Per-namespace object exports and their test restores, through the official client.
-
-    Args:
+class KubernetesObjectsEngine(SelfContainedBackups):
+    """Per-namespace object exports and their test restores, through the official client. Args:
         api_client: the cluster's client (the sandbox in tests); never created here.
         heartbeat: told progress while objects are re-created and while Deployments become available.
         ready_timeout: seconds the restored Deployments get to become available, and a namespace to go.

@@ -32,6 +32,7 @@ from bson.binary import UuidRepresentation
 from bson.codec_options import DatetimeConversion
 from bson.errors import BSONError
 
+from activities.backup_engine import SelfContainedBackups
 from activities.mongo_adapter import BATCH, MongoAdapter, Rejected, pymongo_version
 from zerotouch.backup_models import BackupManifest, CheckResult, EngineBackup, EngineVerification, TableStat
 from zerotouch.backups import BackupTarget
@@ -90,7 +91,7 @@ class ContentHash:
         return f"{self._sum:064x}"
 
 
-class MongoEngine:
+class MongoEngine(SelfContainedBackups):
     """Logical MongoDB backups and their test restores through `MongoAdapter`.
 
     Args:

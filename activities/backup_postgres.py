@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from activities.pg_backup_take import TakeSettings, take_logical, take_physical
-from activities.pg_binaries import find_bin_dir
+from activities.pg_binaries import SERVER_USER, find_bin_dir
 from activities.pg_restore_logical import verify_logical
 from activities.pg_restore_physical import RestoreSettings, verify_physical
-from activities.pg_scratch import SERVER_USER, sweep_scratch
+from activities.pg_scratch import sweep_scratch
+from activities.pg_wal import prune_archive
 from zerotouch.backup_models import BackupManifest, EngineBackup, EngineVerification
 from zerotouch.backups import BackupTarget
 
@@ -77,6 +78,16 @@ class PostgresEngine:
             return verify_logical(target, manifest, data, scratch, settings)
         finally:
             self.sweep(target, scratch)
+
+    def prune(self, target: BackupTarget, kept: list[BackupManifest]) -> int:
+        """Archived WAL older than the oldest kept physical backup needs: no restore can use it any more.
+
+        Nothing is pruned while no physical backup is kept: the archive may be all there is."""
+        starts = [m.wal_start_segment for m in kept if m.method == "physical" and m.wal_start_segment]
+        if target.method != "physical" or not target.wal_archive or not starts:
+            return 0
+        # Segment positions compare without their timeline prefix, as pg_archivecleanup compares them.
+        return prune_archive(Path(target.wal_archive), min(starts, key=lambda segment: segment[8:]))
 
     def sweep(self, target: BackupTarget, scratch: Path) -> None:
         """Stop a scratch server a killed worker left in ``scratch`` and remove the directory."""

@@ -21,7 +21,6 @@ from temporalio.exceptions import CancelledError
 
 from activities.backup_engine import BackupEngine
 from activities.keepalive import keeps_alive
-from activities.pg_wal import prune_archive
 from zerotouch import activity_names as names
 from zerotouch.backup_models import (
     BackupCatalog,
@@ -107,7 +106,7 @@ class BackupActivities:
     @keeps_alive
     def apply_retention(self, request: RetentionRequest) -> RetentionResult:
         """Delete what the target's retention does not keep (never the newest verified, never a held one)."""
-        repository, target = self._repository(request.repository), request.target
+        repository, target = self._repository(request.repository), request.target.with_paths_under(self._state_dir)
         records = repository.backups(target.name)
         decided = plan([Candidate(id=r.manifest.id, taken_at=r.manifest.started_at, verified=r.verified,
                                   on_hold=r.hold is not None) for r in records], target.retention)
@@ -115,7 +114,8 @@ class BackupActivities:
         if not request.dry_run:
             for backup_id in decided.delete:
                 repository.delete(target.name, backup_id)
-            pruned = prune_wal(target, [r.manifest for r in records if r.manifest.id in decided.keep])
+            pruned = self._engine_for(target.engine).prune(
+                target, [r.manifest for r in records if r.manifest.id in decided.keep])
         return RetentionResult(kept=decided.keep, deleted=decided.delete, wal_segments_deleted=pruned)
 
 
@@ -157,15 +157,3 @@ def restore_and_check(engine: BackupEngine, repository: BackupRepository, target
         checks=checks,
     )
 
-
-def prune_wal(target: BackupTarget, kept: list[BackupManifest]) -> int:
-    """Archived WAL older than the oldest kept physical backup needs: no restore can use it any more.
-
-    Nothing is pruned while no physical backup is kept: the archive may be all there is."""
-    if target.engine != "postgres" or target.method != "physical" or not target.wal_archive:
-        return 0
-    starts = [m.wal_start_segment for m in kept if m.method == "physical" and m.wal_start_segment]
-    if not starts:
-        return 0
-    # Segment positions compare without their timeline prefix, as pg_archivecleanup compares them.
-    return prune_archive(Path(target.wal_archive), min(starts, key=lambda segment: segment[8:]))

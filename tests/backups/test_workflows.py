@@ -202,3 +202,18 @@ def _archived(archive: Path, segment: str) -> Callable[[], Awaitable[bool]]:
     async def probe() -> bool:
         return (archive / segment).is_file()
     return probe
+
+
+async def test_a_relative_wal_archive_is_found_in_the_state_directory(stack: BackupStack) -> None:
+    # The shipped policy names `wal_archive: wal-archive`: backups, restores and retention all look there.
+    (stack.root / "wal-here").symlink_to(stack.source.archive)
+    policy = yaml.safe_load(stack.policy_path.read_text())
+    policy["backups"]["targets"][0]["wal_archive"] = "wal-here"
+    stack.policy_path.write_text(yaml.safe_dump(policy))
+    now = datetime.now(UTC).replace(microsecond=0)
+    older = await stack.backup("app", at=now - timedelta(days=2))
+    newer = await stack.backup("app", at=now - timedelta(days=1))
+    report, failure = await stack.verify("app", newer.id)
+    assert report.ok, (failure, report.checks)
+    done = await stack.retention("app")
+    assert done["app"]["deleted"] == [older.id] and done["app"]["wal_segments_deleted"] > 0
