@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.deploy.crd_schema import load_all
 from zerotouch.policy import Policy, load_policy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,6 +19,9 @@ DEPLOY = REPO / "deploy"
 POLICY_FILE = DEPLOY / "policy" / "zerotouch.yaml"
 RULES_FILE = DEPLOY / "prometheus" / "rules" / "zerotouch.rules.yml"
 KUBERNETES = DEPLOY / "kubernetes"
+KUSTOMIZE = DEPLOY / "kustomize"
+# Every directory a user can `kubectl apply -k`: the base and each overlay.
+VARIANTS = ("kubernetes", *(f"kustomize/overlays/{p.name}" for p in sorted((KUSTOMIZE / "overlays").iterdir())))
 
 
 def tool(name: str) -> str:
@@ -30,6 +35,22 @@ def tool(name: str) -> str:
 
 def run_tool(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=30, cwd=cwd, check=False)
+
+
+def kubectl() -> str:
+    """kubectl, whose built-in kustomize builds the variants; CI installs it, so missing is a failure."""
+    path = shutil.which("kubectl")
+    if path is None:
+        pytest.fail("kubectl is not on PATH; install it (Debian: apt-get install kubernetes-client) or run .ci/run")
+    return path
+
+
+@cache
+def built(variant: str) -> tuple[dict[str, Any], ...]:
+    """The objects `kubectl kustomize deploy/<variant>` prints, i.e. what `kubectl apply -k` would send."""
+    result = run_tool(kubectl(), "kustomize", str(DEPLOY / variant))
+    assert result.returncode == 0, f"kubectl kustomize deploy/{variant}:\n{result.stderr}"
+    return tuple(load_all(result.stdout))
 
 
 def manifests() -> list[tuple[Path, dict[str, Any]]]:
