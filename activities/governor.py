@@ -6,6 +6,7 @@ a client. It is idempotent by the request's id: a retried call gets the same dec
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from temporalio import activity
@@ -13,9 +14,17 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from zerotouch import activity_names as names
-from zerotouch.governor_client import GovernorError, ensure_governor, execute_grant, update_settings
+from zerotouch.governor_client import (
+    GovernorError,
+    SettingsRefused,
+    ensure_governor,
+    execute_grant,
+    update_settings,
+)
 from zerotouch.governor_models import GovernorSettings, GrantDecision, governor_id
 from zerotouch.governor_policy import GrantCall
+
+log = logging.getLogger(__name__)
 
 
 class GovernorActivities:
@@ -47,6 +56,11 @@ class GovernorActivities:
         if self._pushed.get(call.cluster) != call.settings:
             try:
                 await update_settings(self._client, call.cluster, call.settings)
+            except SettingsRefused as refused:
+                # An incident with a pinned policy, or workers on different policy versions: the
+                # Governor keeps the workers' policy settings and decides by them. Asking again
+                # for every grant would only repeat the refusal in its history.
+                log.warning("the Governor of %r kept its settings: %s", call.cluster, refused)
             except GovernorError:
                 if fresh:
                     raise

@@ -9,6 +9,8 @@ from temporalio import activity
 
 from zerotouch import activity_errors as errors
 from zerotouch import activity_names as names
+from zerotouch.governor_models import GovernorSettings
+from zerotouch.governor_policy import governor_settings
 from zerotouch.models import PolicyRequest
 from zerotouch.policy import Policy, PolicyError, load_policy
 
@@ -36,6 +38,15 @@ class PolicyActivities:
             return self._load(path)
         except PolicyError as error:
             raise errors.fail(str(error), errors.INVALID_POLICY) from None
+
+    @activity.defn(name=names.GOVERNOR_SETTINGS)
+    def governor_settings(self, request: PolicyRequest) -> GovernorSettings:
+        """The Governor's limits as this worker's policy file says: the only settings it accepts.
+
+        The request's path is ignored on purpose: whoever starts a workflow must not be able to
+        point the Governor at a file of their choosing.
+        """
+        return governor_settings(self.load_policy(PolicyRequest()))
 
     def _load(self, path: str) -> Policy:
         try:

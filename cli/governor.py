@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, TypeVar, get_args
 
 import click
 
+from cli.approvals import ProofOptions, proof_options, prove
 from cli.common import Connection, DurationType, Section, connection_options, json_option, print_json
 from zerotouch.policy import Mode
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
+    from zerotouch.approval_proofs import ApprovalProof
     from zerotouch.governor_models import GovernorAck
 
 R = TypeVar("R")
@@ -71,41 +73,72 @@ def pause(duration: timedelta, reason: str, by: str, cluster: str, policy: str |
     _acknowledge(connection, cluster, policy, lambda client: governor.pause(client, cluster, by, reason, duration))
 
 
+async def _proof(client: Client, cluster: str, options: ProofOptions, decision: str, by: str,
+                 runbook: str = "") -> ApprovalProof | None:
+    """The proof a loosening decision carries when the signing options ask for one (verified approvers)."""
+    from zerotouch import governor_client as governor
+
+    if not options.requested:
+        return None
+    return prove(options, await governor.wanted_proof(client, cluster, decision, by, runbook))
+
+
 @click.command(short_help="lift the kill switch before it expires")
 @click.option("--by", required=True, help="your name")
 @click.option("--note", default="", help="why, for the Governor's record")
+@proof_options
 @_scope_options
-def resume(by: str, note: str, cluster: str, policy: str | None, connection: Connection) -> None:
-    """Lift the kill switch before it expires."""
+def resume(by: str, note: str, proof: ProofOptions, cluster: str, policy: str | None, connection: Connection) -> None:
+    """Lift the kill switch before it expires (signed with --key when the policy verifies approvers)."""
+    from zerotouch import approval_proofs
     from zerotouch import governor_client as governor
 
-    _acknowledge(connection, cluster, policy, lambda client: governor.resume(client, cluster, by, note))
+    async def update(client: Client) -> GovernorAck:
+        signed = await _proof(client, cluster, proof, approval_proofs.RESUME, by)
+        return await governor.resume(client, cluster, by, note, proof=signed)
+
+    _acknowledge(connection, cluster, policy, update)
 
 
 @click.command(short_help="observe (record only), approve-all, or auto")
 @click.argument("mode", type=click.Choice(get_args(Mode)))
 @click.option("--by", required=True, help="your name")
 @click.option("--reason", default="", help="why, for the Governor's record")
+@proof_options
 @_scope_options
-def mode(mode: Mode, by: str, reason: str, cluster: str, policy: str | None, connection: Connection) -> None:
-    """Set the mode: observe (plan and record only), approve-all (every action needs a human), or auto."""
+def mode(mode: Mode, by: str, reason: str, proof: ProofOptions, cluster: str, policy: str | None,
+         connection: Connection) -> None:
+    """Set the mode: observe (plan and record only), approve-all (every action needs a human), or auto.
+
+    auto loosens: when the policy verifies approvers, sign it with --key (or --print-message/--signature-file).
+    """
+    from zerotouch import approval_proofs
     from zerotouch import governor_client as governor
 
-    _acknowledge(connection, cluster, policy, lambda client: governor.set_mode(client, cluster, mode, by, reason))
+    async def update(client: Client) -> GovernorAck:
+        signed = await _proof(client, cluster, proof, approval_proofs.MODE_AUTO, by) if mode == "auto" else None
+        return await governor.set_mode(client, cluster, mode, by, reason, proof=signed)
+
+    _acknowledge(connection, cluster, policy, update)
 
 
 @click.command("close-breaker", short_help="close a runbook's circuit breaker")
 @click.argument("runbook")
 @click.option("--by", required=True, help="your name")
 @click.option("--note", default="", help="what you looked at, for the Governor's record")
+@proof_options
 @_scope_options
-def close_breaker(runbook: str, by: str, note: str, cluster: str, policy: str | None,
+def close_breaker(runbook: str, by: str, note: str, proof: ProofOptions, cluster: str, policy: str | None,
                   connection: Connection) -> None:
-    """Close a runbook's circuit breaker after a human looked."""
+    """Close a runbook's circuit breaker after a human looked (signed with --key when approvers are verified)."""
+    from zerotouch import approval_proofs
     from zerotouch import governor_client as governor
 
-    _acknowledge(connection, cluster, policy,
-                 lambda client: governor.close_breaker(client, cluster, runbook, by, note))
+    async def update(client: Client) -> GovernorAck:
+        signed = await _proof(client, cluster, proof, approval_proofs.CLOSE_BREAKER, by, runbook)
+        return await governor.close_breaker(client, cluster, runbook, by, note, proof=signed)
+
+    _acknowledge(connection, cluster, policy, update)
 
 
 @click.command(short_help="each runbook's record and trust level")

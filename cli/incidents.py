@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from cli.approvals import ProofOptions, proof_options, prove
 from cli.common import Connection, LabelType, Section, connection_options, json_option, print_json, state_dir_option
 from cli.errors import UsageError
 from embedded.statedir import StateDir
 from zerotouch.models import INCIDENT_STATES
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from temporalio.client import Client
 
-    from zerotouch.models import HumanDecision
+    from zerotouch.approval_proofs import ApprovalProof
+    from zerotouch.models import HumanDecision, IncidentStatus
 
 _BY_APPROVER = "your name, as listed in the policy's approvers"
 
@@ -49,7 +52,7 @@ def show(incident_id: str, as_json: bool, connection: Connection) -> None:
 
     async def run() -> None:
         status = await steer.show_incident(await connection.client(), incident_id)
-        print(status.model_dump_json(indent=2) if as_json else steer.render_status(status))
+        print(status.model_dump_json(indent=2) if as_json else steer.render_status(status) + _to_sign(status))
 
     asyncio.run(run())
 
@@ -63,16 +66,65 @@ def _decide(action: Callable[[Client, str, str, str], Awaitable[HumanDecision]],
     asyncio.run(run())
 
 
+def _to_sign(status: IncidentStatus) -> str:
+    """The request an approver signs (`--key`, or `--print-message` for ssh-keygen), when one is pending."""
+    if status.pending_approval is None:
+        return ""
+    return (f"\nrequest    {status.pending_approval.request_id} (verified approvers sign it: zerotouch approve "
+            f"{status.incident_id} --by NAME --key ~/.ssh/id_ed25519)")
+
+
+def _decide_proven(name: str, decision: str, argument: Callable[[ApprovalProof | None], BaseModel],
+                   connection: Connection, incident_id: str, by: str, proof: ProofOptions) -> None:
+    """Send a loosening decision with its proof (when the signing options ask for one)."""
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from starters import steer
+    from zerotouch.approval_proofs import Wanted, incident_request
+    from zerotouch.models import HumanDecision
+
+    async def run() -> None:
+        client = await connection.client()
+        signed = None
+        if proof.requested:
+            status = await steer.show_incident(client, incident_id)
+            pending = status.pending_approval.request_id if status.pending_approval else None
+            signed = prove(proof, Wanted(incident_id, incident_request(pending, status.attempts), decision, by))
+        handle = client.get_workflow_handle(incident_id)
+        try:
+            result = await handle.execute_update(name, argument(signed), result_type=HumanDecision)
+        except WorkflowUpdateFailedError as error:
+            cause: Any = error.cause
+            raise steer.SteerError(getattr(cause, "message", None) or str(cause)) from None
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise steer.SteerError(f"no running incident {incident_id!r}; list them with `zerotouch incidents`") \
+                    from None
+            raise
+        print(f"{result.incident_id}: {result.message} (state {result.state})")
+
+    asyncio.run(run())
+
+
 @click.command(short_help="approve the pending request")
 @click.argument("incident_id")
 @click.option("--by", required=True, help=_BY_APPROVER)
 @click.option("--note", default="", help="why, for the timeline and the ledger")
+@proof_options
 @connection_options
-def approve(incident_id: str, by: str, note: str, connection: Connection) -> None:
-    """Approve the incident's pending request (only the policy's approvers; never your own request)."""
-    from starters import steer
+def approve(incident_id: str, by: str, note: str, proof: ProofOptions, connection: Connection) -> None:
+    """Approve the incident's pending request (only the policy's approvers; never your own request).
 
-    _decide(steer.approve, connection, incident_id, by, note)
+    When the policy verifies approvers, sign it: --key ~/.ssh/id_ed25519, or --print-message > msg,
+    `ssh-keygen -Y sign -n zerotouch-approval -f ~/.ssh/id_ed25519 msg`, then --signature-file msg.sig.
+    """
+    from zerotouch.approval_proofs import APPROVE
+    from zerotouch.models import ApproveInput
+    from zerotouch.names import UPDATE_APPROVE
+
+    _decide_proven(UPDATE_APPROVE, APPROVE, lambda signed: ApproveInput(by=by, note=note, proof=signed),
+                   connection, incident_id, by, proof)
 
 
 @click.command("take-over", short_help="take the incident over; automation stops")
@@ -91,12 +143,19 @@ def take_over(incident_id: str, by: str, note: str, connection: Connection) -> N
 @click.argument("incident_id")
 @click.option("--by", required=True, help=_BY_APPROVER)
 @click.option("--note", default="", help="why, for the timeline and the ledger")
+@proof_options
 @connection_options
-def retry(incident_id: str, by: str, note: str, connection: Connection) -> None:
-    """Ask for one more automated attempt on a frozen incident; another approver approves it."""
-    from starters import steer
+def retry(incident_id: str, by: str, note: str, proof: ProofOptions, connection: Connection) -> None:
+    """Ask for one more automated attempt on a frozen incident; another approver approves it.
 
-    _decide(steer.request_retry, connection, incident_id, by, note)
+    When the policy verifies approvers, sign it as for `approve` (--key, or --print-message and --signature-file).
+    """
+    from zerotouch.approval_proofs import REQUEST_RETRY
+    from zerotouch.models import RetryRequestInput
+    from zerotouch.names import UPDATE_REQUEST_RETRY
+
+    _decide_proven(UPDATE_REQUEST_RETRY, REQUEST_RETRY,
+                   lambda signed: RetryRequestInput(by=by, note=note, proof=signed), connection, incident_id, by, proof)
 
 
 @click.command(short_help="abort the incident; automation stops for good")

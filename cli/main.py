@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from cli import backups, governor, incidents, ledger, policy, runtime, sandbox, schedules
+from cli import backups, doctor, governor, incidents, ledger, policy, runtime, sandbox, schedules
 from cli.common import Section
 from cli.errors import Reported, exit_status
 
@@ -24,6 +24,7 @@ SECTIONS: tuple[Section, ...] = (
     schedules.SECTION,
     backups.SECTION,
     sandbox.SECTION,
+    doctor.SECTION,
 )
 
 

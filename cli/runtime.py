@@ -32,11 +32,13 @@ _POLICY_HELP = "policy file (default $ZEROTOUCH_POLICY or deploy/policy/zerotouc
 @click.option("--relay-port", type=PORT, default=9095, show_default=True, help="the Alertmanager relay's port")
 @click.option("--sandbox-port", type=PORT, default=6443, show_default=True,
               help="the sandbox cluster's port (with --sandbox)")
+@click.option("--codec-port", type=PORT, default=0,
+              help="the codec endpoint's port, through which the Web UI decodes payloads (default: any free one)")
 @click.option("--no-monitoring", is_flag=True,
               help="with --sandbox: do not start Prometheus and Alertmanager even if installed "
                    "(no alert rules, no PromQL verification)")
 def up(sandbox: bool, state_dir: str | None, policy: str | None, temporal_port: int, ui_port: int,
-       relay_port: int, sandbox_port: int, no_monitoring: bool) -> None:
+       relay_port: int, sandbox_port: int, codec_port: int, no_monitoring: bool) -> None:
     """Run everything on this machine until Ctrl-C: a Temporal dev server (SQLite in the state dir),
     the workers of every task queue, the relay, and with --sandbox a sandbox cluster watched by
     Prometheus (the stock kube-prometheus rules) and Alertmanager when Debian's are installed."""
@@ -44,7 +46,8 @@ def up(sandbox: bool, state_dir: str | None, policy: str | None, temporal_port: 
 
     asyncio.run(run_embedded(EmbeddedOptions(
         state_dir=state_dir, sandbox=sandbox, sandbox_port=sandbox_port,
-        temporal_port=temporal_port, ui_port=ui_port, relay_port=relay_port, policy_path=policy,
+        temporal_port=temporal_port, ui_port=ui_port, relay_port=relay_port, codec_port=codec_port,
+        policy_path=policy,
         monitoring=not no_monitoring,
     )))
 

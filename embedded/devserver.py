@@ -25,8 +25,11 @@ DYNAMIC_CONFIG = {"history.maxInFlightUpdates": "200"}
 
 
 def dev_server_command(
-    *, db_file: Path, ip: str = "127.0.0.1", port: int = 7233, ui_port: int = 8233, headless: bool = False
+    *, db_file: Path, ip: str = "127.0.0.1", port: int = 7233, ui_port: int = 8233, headless: bool = False,
+    ui_codec_endpoint: str | None = None,
 ) -> list[str]:
+    """The `temporal server start-dev` command line; ``ui_codec_endpoint`` is where the Web UI's
+    browser sends payloads to decode (it may hold a capability token: never log this command)."""
     command = [
         temporal_cli(), "server", "start-dev",
         "--db-filename", str(db_file),
@@ -34,6 +37,8 @@ def dev_server_command(
         "--log-level", "warn",
     ]
     command += ["--headless"] if headless else ["--ui-port", str(ui_port)]
+    if ui_codec_endpoint and not headless:
+        command += ["--ui-codec-endpoint", ui_codec_endpoint]
     for pragma in SQLITE_PRAGMAS:
         command += ["--sqlite-pragma", pragma]
     for setting, value in DYNAMIC_CONFIG.items():
@@ -47,10 +52,11 @@ class DevServer:
     """A dev server child process, started and stopped by PID."""
 
     def __init__(self, *, db_file: Path, ip: str = "127.0.0.1", port: int = 7233, ui_port: int = 8233,
-                 log_file: Path | None = None, headless: bool = False) -> None:
+                 log_file: Path | None = None, headless: bool = False, ui_codec_endpoint: str | None = None) -> None:
         self.address = f"{ip}:{port}"
         self.ui_url = None if headless else f"http://{ip}:{ui_port}"
-        self._command = dev_server_command(db_file=db_file, ip=ip, port=port, ui_port=ui_port, headless=headless)
+        self._command = dev_server_command(db_file=db_file, ip=ip, port=port, ui_port=ui_port, headless=headless,
+                                           ui_codec_endpoint=ui_codec_endpoint)
         self._log_file = log_file
         self._process: subprocess.Popen[bytes] | None = None
 

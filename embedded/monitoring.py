@@ -125,6 +125,9 @@ class Alertmanager(_Process):
             f"--config.file={config_file}",
             f"--storage.path={workdir / 'am-data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
+            # The externalURL its webhooks carry, where incidents confirm resolution (otherwise the
+            # hostname's address, which Debian maps to 127.0.1.1 where nothing listens).
+            f"--web.external-url={self.url}",
             *gossip,
         ], workdir / "alertmanager.log", f"{self.url}/-/ready")
 

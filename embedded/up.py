@@ -1,6 +1,7 @@
 """`zerotouch up`: the whole loop on one machine, nothing else installed.
 
-Temporal dev server (SQLite file with WAL in the state dir, Web UI), the workers
+Temporal dev server (SQLite file with WAL in the state dir, Web UI decoding payloads
+through the codec endpoint served here), the workers
 of every task queue, the relay, and with `--sandbox` a sandbox cluster. Ctrl-C
 stops everything it started; starting again reuses the state, so open incidents
 are still open.
@@ -23,8 +24,19 @@ from starters.relay.config import RelayConfig
 from starters.relay.server import RelayServer
 from starters.schedules import ScheduleMetrics, apply_and_summarize
 from workers.clients import KubernetesUnconfigured, kubernetes_api_client
+from workers.doctor_probes import run_checks
 from workers.run import run_workers
-from zerotouch.codec_keys import KEYS_ENV, KEYS_FILE_ENV, STATE_DIR_KEYS_FILE, ensure_keys_file, keys_from_environment
+from zerotouch.codec import EncryptionCodec
+from zerotouch.codec_keys import (
+    KEYS_ENV,
+    KEYS_FILE_ENV,
+    STATE_DIR_KEYS_FILE,
+    CodecKeyError,
+    ensure_keys_file,
+    keys_from_environment,
+)
+from zerotouch.codec_server import CodecServer, CodecServerConfig, ensure_path_token
+from zerotouch.doctor import render
 from zerotouch.ledger_report import default_ledger_url
 from zerotouch.names import ALL_QUEUES, KUBERNETES_QUEUE
 from zerotouch.policy import load_policy
@@ -41,20 +53,27 @@ class EmbeddedOptions:
     temporal_port: int = 7233
     ui_port: int = 8233
     relay_port: int = 9095
+    codec_port: int = 0  # any free port: only the Web UI calls it, and it is told the URL at each start
     policy_path: str | None = None
     monitoring: bool = True  # with --sandbox: Prometheus and Alertmanager too, when installed
 
 
+CODEC_TOKEN_FILE = "codec-endpoint-token"  # noqa: S105 - a file name, not a token
+
+
 def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbox_url: str | None,
-            relay_url: str, token: str, codec_keys: str = "", schedules: str = "",
-            monitoring: list[str] | None = None, backups: str = "", workers: str = "") -> str:
+            relay_url: str, token: str, codec_keys: str = "", codec_url: str = "", schedules: str = "",
+            monitoring: list[str] | None = None, backups: str = "", workers: str = "",
+            checks: list[str] | None = None) -> str:
     lines = [
         "zerotouch is up",
         f"  Temporal        {server.address} (SQLite with WAL: {state.temporal_db})",
         f"  Web UI          {server.ui_url}",
         f"  relay           {relay_url}/alertmanager   (API docs {relay_url}/docs, metrics {relay_url}/metrics)",
         f"  relay token     {token}   (also in {state.token_file})",
-        f"  payload codec   AES-GCM, keys from {codec_keys}   (Web UI decoding: zerotouch codec-server)",
+        f"  payload codec   AES-GCM, keys from {codec_keys}",
+        # The URL without its token: the banner is printed, and the token must reach no log.
+        f"  codec endpoint  {codec_url}/<token in {state.path / CODEC_TOKEN_FILE}>   (the Web UI decodes with it)",
         f"  workers         {workers or ', '.join(ALL_QUEUES)}",
         f"  policy          {options.policy_path or default_policy_path()}",
     ]
@@ -63,6 +82,8 @@ def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbo
     if backups:
         lines.append(f"  backups         {backups}")
     lines += monitoring or []
+    if checks:  # what works and what each missing piece disables, so the first incident holds no surprise
+        lines += ["", "What works here (`zerotouch doctor` checks again):", *checks]
     if sandbox_url:
         lines += [
             f"  sandbox cluster {sandbox_url}   (kubectl --server={sandbox_url} get deployments,pods -n shop)",
@@ -103,6 +124,22 @@ def _codec_keys(state: StateDir) -> str:
     return os.environ.get(KEYS_FILE_ENV) or f"${KEYS_ENV}"
 
 
+def _codec_endpoint(state: StateDir, options: EmbeddedOptions) -> CodecServer:
+    """The codec endpoint the Web UI decodes through: loopback, the UI's origin only, a capability URL.
+
+    The dev server's UI has no login and so no token to send; the secret is the URL's first
+    path segment instead, kept 0600 in the state dir (SECURITY.md, "The codec endpoint and the Web UI").
+    """
+    keys = keys_from_environment()
+    if keys is None:  # `_codec_keys` has made sure there are keys
+        raise CodecKeyError(f"no codec keys: set ${KEYS_FILE_ENV} or ${KEYS_ENV}")
+    # One UI, two names: the banner shows 127.0.0.1, the dev server's own log says localhost.
+    origins = [f"http://{host}:{options.ui_port}" for host in ("127.0.0.1", "localhost")]
+    config = CodecServerConfig(token=ensure_path_token(state.path / CODEC_TOKEN_FILE), token_in_path=True,
+                               host="127.0.0.1", port=options.codec_port, origins=origins)
+    return CodecServer(EncryptionCodec(keys), config)
+
+
 def _worker_queues(settings: WorkerSettings) -> tuple[list[str], str]:
     """Every queue; without Kubernetes credentials every other one, and the banner says why.
 
@@ -132,8 +169,8 @@ async def run_embedded(options: EmbeddedOptions) -> None:
     state = StateDir(options.state_dir).create()
     token = state.relay_token()
     codec_keys = _codec_keys(state)
-    server = DevServer(db_file=state.temporal_db, port=options.temporal_port, ui_port=options.ui_port,
-                       log_file=state.path / "temporal.log")
+    codec = _codec_endpoint(state, options)
+    server: DevServer | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -153,6 +190,9 @@ async def run_embedded(options: EmbeddedOptions) -> None:
         raise
     await telemetry.start()
     try:
+        await codec.start()  # first: the dev server is told its URL
+        server = DevServer(db_file=state.temporal_db, port=options.temporal_port, ui_port=options.ui_port,
+                           log_file=state.path / "temporal.log", ui_codec_endpoint=codec.endpoint)
         await server.start()
         client = await connect(server.address, **telemetry.client_options())
         if options.sandbox:
@@ -186,13 +226,17 @@ async def run_embedded(options: EmbeddedOptions) -> None:
         if monitoring is not None:
             settings = settings.model_copy(update={"prometheus_url": monitoring.prometheus_url})
         queues, banner_workers = _worker_queues(settings)
+        # After the demo database (its reference resolves from then on) and with the settings the workers get.
+        checks = await asyncio.to_thread(run_checks, settings, policy=policy)
         workers = asyncio.create_task(run_workers(client, queues, settings, stop))
         state.write_endpoints({"temporal": server.address, "ui": server.ui_url, "relay": relay_url,
+                               "codec": codec.url,  # without its token: this file is not secret
                                "sandbox": sandbox.url if sandbox else None,
                                "prometheus": monitoring.prometheus_url if monitoring else None,
                                "alertmanager": monitoring.alertmanager_url if monitoring else None})
         print(_banner(options, state, server, sandbox.url if sandbox else None, relay_url, token, codec_keys,
-                      schedules, banner_monitoring, backups.banner, banner_workers), flush=True)
+                      codec.url, schedules, banner_monitoring, backups.banner, banner_workers,
+                      render(checks, indent="  ")), flush=True)
         await stop.wait()
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
@@ -211,7 +255,9 @@ async def run_embedded(options: EmbeddedOptions) -> None:
             await asyncio.to_thread(backups.stop)
         if sandbox is not None:
             sandbox.stop()
-        server.stop()
+        if server is not None:
+            server.stop()
+        await codec.stop()
         await telemetry.stop()
         traces.close()
         state.clear_endpoints()

@@ -145,7 +145,8 @@ def render_status(status: IncidentStatus) -> str:
         lines.append(f"owner      {status.owner}")
     if status.pending_approval:
         pending = status.pending_approval
-        lines.append(f"approval   {pending.what} — {pending.reason} (requested by {pending.requested_by})")
+        until = f"; expires {pending.expires_at:%Y-%m-%d %H:%M:%S} UTC" if pending.expires_at else ""
+        lines.append(f"approval   {pending.what} — {pending.reason} (requested by {pending.requested_by}{until})")
     lines.append("timeline")
     lines += [f"  {e.at:%Y-%m-%d %H:%M:%S} {e.kind:<12} {e.message}  [{e.actor}]" for e in status.timeline]
     return "\n".join(lines)

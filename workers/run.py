@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.alertmanager_source import AlertmanagerActivities
 from activities.backups import BackupActivities
 from activities.cronjobs import CronJobActivities, ScheduleStateActivities
 from activities.governor import GovernorActivities
@@ -58,10 +59,13 @@ ACTIVITY_QUEUES = (KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE, BACKUP_QUEUE)
 # modules themselves stay sandboxed, and the golden-history replays guard determinism.
 PASSTHROUGH_MODULES = (
     "workflows.incident.calls",
+    "workflows.incident.decisions",
     "workflows.incident.grant",
+    "workflows.incident.human_waits",
     "workflows.incident.ladder",
     "workflows.incident.metrics",
     "workflows.incident.remediation",
+    "workflows.incident.source",
     "workflows.incident.state",
     "workflows.scheduled_job.calls",
     "workflows.scheduled_job.state",
@@ -104,6 +108,7 @@ def activities_for(
         return [
             *_methods(PrometheusActivities(url=settings.prometheus_url)),
             *_methods(NotifyActivities(http=http)),
+            *_methods(AlertmanagerActivities(http=http)),
             *_methods(PolicyActivities(default_path=settings.policy_path)),
             *_methods(GovernorActivities(client=client)),
             *_methods(IncidentActivities(client=client)),

@@ -38,10 +38,14 @@ QUERY_PROMQL: Final = "query_promql"
 WAIT_FOR_PROMQL: Final = "wait_for_promql"
 SEND_NOTIFICATION: Final = "send_notification"
 LOAD_POLICY: Final = "load_policy"
+# The Governor's guardrail settings as the workers' policy file says: the only source it accepts.
+GOVERNOR_SETTINGS: Final = "governor_settings"
 REQUEST_GRANT: Final = "request_grant"
 APPEND_INCIDENT_RECORD: Final = "append_incident_record"
 UNPAUSE_SCHEDULE: Final = "unpause_schedule"  # the CronJob handover (workflows/cronjob_run)
 FORWARD_ALERTS: Final = "forward_alerts"  # an incident merging into its workload's incident
+# a resolved incident asking Alertmanager whether its alerts still fire, before it closes
+FIND_FIRING_ALERTS: Final = "find_firing_alerts"
 
 # --- zerotouch-backup: backups, test restores, retention (workflows/backup*) -------------
 TAKE_BACKUP: Final = "take_backup"
@@ -56,8 +60,9 @@ QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
                      RUN_JOB, GET_ROLLOUT_STATUS, GET_CLUSTER_USAGE, WAIT_FOR_ROLLOUT, CREATE_SCHEDULED_JOB,
                      WAIT_FOR_JOB, CREATE_CRONJOB_JOB, SUSPEND_CRONJOB, RESOLVE_WORKLOAD), KUBERNETES_QUEUE),
     **dict.fromkeys((TERMINATE_IDLE_CONNECTIONS, GET_CONNECTION_USAGE), DATA_QUEUE),
-    **dict.fromkeys((QUERY_PROMQL, WAIT_FOR_PROMQL, SEND_NOTIFICATION, LOAD_POLICY, REQUEST_GRANT,
-                     APPEND_INCIDENT_RECORD, UNPAUSE_SCHEDULE, FORWARD_ALERTS, APPEND_BACKUP_EVIDENCE),
+    **dict.fromkeys((QUERY_PROMQL, WAIT_FOR_PROMQL, SEND_NOTIFICATION, LOAD_POLICY, GOVERNOR_SETTINGS, REQUEST_GRANT,
+                     APPEND_INCIDENT_RECORD, UNPAUSE_SCHEDULE, FORWARD_ALERTS, APPEND_BACKUP_EVIDENCE,
+                     FIND_FIRING_ALERTS),
                     OBSERVE_QUEUE),
     **dict.fromkeys((TAKE_BACKUP, VERIFY_BACKUP, BACKUP_CATALOG, APPLY_RETENTION), BACKUP_QUEUE),
 }

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from zerotouch.alertmanager_source import usable_source_url
 from zerotouch.names import INCIDENT_ID_PREFIX
 from zerotouch.workloads import workload_key
 
@@ -92,6 +93,14 @@ class AlertEvent(BaseModel):
     ends_at: datetime | None = None
     received_at: datetime | None = None
     source: str = "alertmanager"
+    # The sending Alertmanager's externalURL: where the incident confirms its alerts resolved.
+    # Anything but a plain http(s) URL is dropped ("" = unknown), never refused: the alert counts more.
+    external_url: str = ""
+
+    @field_validator("external_url")
+    @classmethod
+    def _external_url(cls, value: str) -> str:
+        return usable_source_url(value)
 
     @property
     def alertname(self) -> str:
@@ -104,8 +113,8 @@ def fingerprint_of(labels: dict[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def to_event(alert: WebhookAlert, received_at: datetime | None = None) -> AlertEvent:
-    """Turn a validated webhook alert into the event an incident receives."""
+def to_event(alert: WebhookAlert, received_at: datetime | None = None, external_url: str = "") -> AlertEvent:
+    """Turn a validated webhook alert into the event an incident receives (``external_url``: the payload's)."""
     return AlertEvent(
         fingerprint=alert.fingerprint or fingerprint_of(alert.labels),
         status=alert.status,
@@ -114,6 +123,7 @@ def to_event(alert: WebhookAlert, received_at: datetime | None = None) -> AlertE
         starts_at=alert.starts_at,
         ends_at=alert.ends_at,
         received_at=received_at,
+        external_url=external_url,
     )
 
 

@@ -20,9 +20,12 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from zerotouch import approval_proofs
+from zerotouch.approval_proofs import ApprovalProof, Wanted
 from zerotouch.governor_models import (
     GOVERNOR_WORKFLOW,
     QUERY_GOVERNOR_STATUS,
+    SETTINGS_NOT_FROM_POLICY,
     UPDATE_CLOSE_BREAKER,
     UPDATE_PAUSE,
     UPDATE_REQUEST_GRANT,
@@ -50,6 +53,10 @@ class GovernorError(Exception):
     """A refusal a user can act on (not paused, no such breaker, Governor not running)."""
 
 
+class SettingsRefused(GovernorError):
+    """The Governor refused settings that are not what the workers' policy says."""
+
+
 async def ensure_governor(
     client: Client, cluster: str, settings: GovernorSettings, *, continue_as_new_after: int = 500
 ) -> WorkflowHandle[Any, Any]:
@@ -70,7 +77,8 @@ async def _update(client: Client, cluster: str, name: str, argument: BaseModel) 
         return ack
     except WorkflowUpdateFailedError as error:
         cause: Any = error.cause
-        raise GovernorError(getattr(cause, "message", None) or str(cause)) from None
+        refusal = SettingsRefused if getattr(cause, "type", None) == SETTINGS_NOT_FROM_POLICY else GovernorError
+        raise refusal(getattr(cause, "message", None) or str(cause)) from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise GovernorError(_not_running(cluster)) from None
@@ -121,19 +129,41 @@ async def pause(client: Client, cluster: str, by: str, reason: str, duration: ti
                          PauseInput(by=by, reason=reason, duration_seconds=duration.total_seconds()))
 
 
-async def resume(client: Client, cluster: str, by: str, note: str = "") -> GovernorAck:
-    return await _update(client, cluster, UPDATE_RESUME, ResumeInput(by=by, note=note))
+async def resume(client: Client, cluster: str, by: str, note: str = "", *,
+                 proof: ApprovalProof | None = None) -> GovernorAck:
+    return await _update(client, cluster, UPDATE_RESUME, ResumeInput(by=by, note=note, proof=proof))
 
 
-async def set_mode(client: Client, cluster: str, mode: Mode, by: str, reason: str = "") -> GovernorAck:
-    return await _update(client, cluster, UPDATE_SET_MODE, ModeInput(by=by, mode=mode, reason=reason))
+async def set_mode(client: Client, cluster: str, mode: Mode, by: str, reason: str = "", *,
+                   proof: ApprovalProof | None = None) -> GovernorAck:
+    return await _update(client, cluster, UPDATE_SET_MODE, ModeInput(by=by, mode=mode, reason=reason, proof=proof))
 
 
-async def close_breaker(client: Client, cluster: str, runbook: str, by: str, note: str = "") -> GovernorAck:
-    return await _update(client, cluster, UPDATE_CLOSE_BREAKER, BreakerCloseInput(by=by, runbook=runbook, note=note))
+async def close_breaker(client: Client, cluster: str, runbook: str, by: str, note: str = "", *,
+                        proof: ApprovalProof | None = None) -> GovernorAck:
+    return await _update(client, cluster, UPDATE_CLOSE_BREAKER,
+                         BreakerCloseInput(by=by, runbook=runbook, note=note, proof=proof))
+
+
+async def wanted_proof(client: Client, cluster: str, decision: str, by: str, runbook: str = "") -> Wanted:
+    """The claim a loosening decision's proof must sign, read off the Governor's state now."""
+    status = await governor_status(client, cluster)
+    if decision == approval_proofs.RESUME:
+        if status.paused_until is None:
+            raise GovernorError("automation is not paused; nothing to resume")
+        request = approval_proofs.resume_request(status.paused_until)
+    elif decision == approval_proofs.MODE_AUTO:
+        request = approval_proofs.mode_request(status.mode)
+    else:
+        row = next((b for b in status.breakers if b.runbook == runbook and b.open), None)
+        if row is None:
+            raise GovernorError(f"the breaker for runbook {runbook!r} is not open")
+        request = approval_proofs.breaker_request(runbook, row.opened_at)
+    return Wanted(governor_id(cluster), request, decision, by)
 
 
 async def update_settings(client: Client, cluster: str, settings: GovernorSettings) -> GovernorAck:
+    """Ask the Governor to take `settings`; it does only if they are the workers' policy (SettingsRefused)."""
     return await _update(client, cluster, UPDATE_SETTINGS, settings)
 
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from zerotouch.approval_proofs import ApprovalProof, IdentityMode
 from zerotouch.durations import Duration
 from zerotouch.policy import Mode, Risk
 
@@ -22,6 +23,8 @@ UPDATE_RESUME = "resume"
 UPDATE_SET_MODE = "set_mode"
 UPDATE_CLOSE_BREAKER = "close_breaker"
 UPDATE_SETTINGS = "update_settings"
+# The error type of an update_settings refused because the settings are not the workers' policy.
+SETTINGS_NOT_FROM_POLICY = "SettingsNotFromPolicy"
 SIGNAL_REPORT_OUTCOME = "report_outcome"
 QUERY_GOVERNOR_STATUS = "status"
 
@@ -66,6 +69,12 @@ class GovernorSettings(BaseModel):
         description="who may loosen a guardrail (resume, mode auto, close a breaker); None: anyone who names "
                     "themselves. Anyone may tighten one (pause, observe, approve-all).",
     )
+    identity: IdentityMode = Field(
+        default="asserted", description="verified: loosening needs a proof signed by one of the approver's keys",
+    )
+    approver_keys: dict[str, list[str]] = Field(
+        default_factory=dict, description="approver → ssh-ed25519 public keys (the policy's approvals.keys)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> GovernorSettings:
@@ -95,12 +104,18 @@ class GrantRequest(BaseModel):
     projected_nodes: int | None = Field(default=None, ge=0, description="cluster node count after the action")
     approved_by: str | None = Field(default=None, min_length=1, description="set when a human approved it")
     approval_note: str = ""
+    approval_proof: ApprovalProof | None = Field(
+        default=None, description="the approver's signed proof; the Governor checks it when approvers are verified",
+    )
 
 
 DecisionCode = Literal[
     "granted", "observe", "paused", "approve_all", "excluded_class", "policy_approval", "circuit_open",
     "low_confidence", "forbidden", "cooldown", "rate_limit", "blast_radius", "replica_bounds", "scale_step", "budget",
+    "unproven_approval",
 ]
+# A refusal as the guardrails decide it: (code, reason, needs a human's approval, retry after seconds).
+Refusal = tuple[DecisionCode, str, bool, float | None]
 
 
 class GrantDecision(BaseModel):
@@ -172,6 +187,9 @@ class GovernorBook(BaseModel):
     budget_notified: list[float] = Field(default_factory=list)
     last_projected_cost: float | None = None
     journal: list[JournalEntry] = Field(default_factory=list)
+    spent_proofs: dict[str, datetime] = Field(
+        default_factory=dict, description="digest of each used approval proof → its expiry (refused again until then)",
+    )
     next_grant: int = 1
     requests_handled: int = 0
 
@@ -183,6 +201,11 @@ class GovernorInput(BaseModel):
     cluster: str = ""
     book: GovernorBook | None = None
     continue_as_new_after: int = Field(default=500, ge=1, description="handled requests per run")
+    settings_from_policy: bool = Field(
+        default=False,
+        description="set by the Governor itself when it continues as new with settings read off the workers' "
+                    "policy; honoured only on a continued run, so a client that starts a Governor cannot claim it",
+    )
 
 
 class OutcomeReport(BaseModel):
@@ -201,18 +224,21 @@ class PauseInput(BaseModel):
 class ResumeInput(BaseModel):
     by: str = Field(min_length=1, max_length=128)
     note: str = ""
+    proof: ApprovalProof | None = Field(default=None, description="required when the policy verifies approvers")
 
 
 class ModeInput(BaseModel):
     by: str = Field(min_length=1, max_length=128)
     mode: Mode
     reason: str = ""
+    proof: ApprovalProof | None = Field(default=None, description="required for auto when approvers are verified")
 
 
 class BreakerCloseInput(BaseModel):
     by: str = Field(min_length=1, max_length=128)
     runbook: str = Field(min_length=1)
     note: str = ""
+    proof: ApprovalProof | None = Field(default=None, description="required when the policy verifies approvers")
 
 
 class GovernorAck(BaseModel):

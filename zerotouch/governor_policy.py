@@ -33,7 +33,9 @@ def governor_settings(policy: Policy) -> GovernorSettings:
         trust_prior_successes=policy.trust.prior_successes,
         trust_prior_failures=policy.trust.prior_failures,
         preapproved_classes=list(policy.preapproved_classes),
-        approvers=sorted(set(policy.approvers.names).union(*policy.approvers.groups.values())),
+        approvers=policy.approvers.everyone(),
+        identity=policy.approvals.identity,
+        approver_keys={name: list(keys) for name, keys in policy.approvals.keys.items()},
     )
 
 

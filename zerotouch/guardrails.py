@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from zerotouch.approval_proofs import Accepted, spend
 from zerotouch.durations import format_duration
 from zerotouch.governor_models import (
     BreakerCloseInput,
@@ -29,19 +30,17 @@ from zerotouch.governor_models import (
     OutcomeReport,
     PauseInput,
     PauseState,
+    Refusal,
     ResumeInput,
     TrustRecord,
     TrustRow,
 )
+from zerotouch.grant_approval import proven_approval
 from zerotouch.policy import EXCLUDED_CLASSES
 from zerotouch.scaling import EPSILON, replica_window  # EPSILON: 3 nodes at €4.50 are exactly 90% of €15
 
 RATE_WINDOW = timedelta(seconds=60)
 JOURNAL_SIZE = 200
-
-
-# (code, reason, needs_approval, retry_after_seconds)
-Refusal = tuple[DecisionCode, str, bool, float | None]
 
 
 def cooldown_key(request: GrantRequest) -> str:
@@ -86,7 +85,9 @@ def decide(book: GovernorBook, settings: GovernorSettings, request: GrantRequest
         return earlier
     book.requests_handled += 1
     trust = confidence(book, settings, request.runbook, request.alert_class)
-    refusal = _approval_checks(book, settings, request, now, trust) or _limit_checks(book, settings, request, now)
+    proof = proven_approval(book, settings, request, now)
+    refusal = (proof if isinstance(proof, tuple) else None) or _approval_checks(book, settings, request, now, trust) \
+        or _limit_checks(book, settings, request, now)
     replicas, scale_refusal = (None, None) if refusal else _scale(settings, request)
     refusal = refusal or scale_refusal
     notes: list[str] = []
@@ -118,6 +119,8 @@ def decide(book: GovernorBook, settings: GovernorSettings, request: GrantRequest
         runbook=request.runbook, alert_class=request.alert_class, namespace=request.namespace, granted_at=now,
     )
     book.granted[request.request_id] = decision
+    if isinstance(proof, Accepted):
+        spend(book.spent_proofs, proof, now)
     if request.approved_by:
         _journal(book, now, request.approved_by, "approved action", f"{what} ({request.approval_note or 'no note'})")
     return decision

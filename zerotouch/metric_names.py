@@ -20,7 +20,7 @@ INCIDENTS_OPENED = "zerotouch_incidents_opened"  # {severity, runbook}
 INCIDENTS_CLOSED = "zerotouch_incidents_closed"  # {outcome, handled_by: automation|human}
 ACTIONS = "zerotouch_actions"  # {action, result: applied|already_applied|failed}
 APPROVALS_REQUESTED = "zerotouch_approvals_requested"
-APPROVALS_DECIDED = "zerotouch_approvals_decided"  # {decision: approved|aborted|taken_over|cleared}
+APPROVALS_DECIDED = "zerotouch_approvals_decided"  # {decision: approved|aborted|taken_over|cleared|expired}
 APPROVAL_WAIT_SECONDS = "zerotouch_approval_wait_seconds"
 MTTD_SECONDS = "zerotouch_mttd_seconds"  # alert startsAt → incident opened
 MTTR_SECONDS = "zerotouch_mttr_seconds"  # {handled_by} alert startsAt → verified recovery
@@ -28,6 +28,7 @@ MTTR_SECONDS = "zerotouch_mttr_seconds"  # {handled_by} alert startsAt → verif
 # The Governor workflow.
 GOVERNOR_DECISIONS = "zerotouch_governor_decisions"  # {code}
 GOVERNOR_REFUSALS = "zerotouch_governor_refusals"  # {reason: the decision code}
+GOVERNOR_SETTINGS_REFUSED = "zerotouch_governor_settings_refused"  # update_settings not from the policy
 
 # Seconds, for incidents that recover in seconds or take a human an hour.
 DURATION_BUCKETS_SECONDS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 45, 60, 90, 120, 300, 600, 1800, 3600, 14400)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from zerotouch.action_params import ActionName, ActionParams, parse_params
 from zerotouch.alerts import AlertEvent
+from zerotouch.approval_proofs import ApprovalProof
 from zerotouch.policy import Channel, Policy
 from zerotouch.runbooks import Severity
 
@@ -61,6 +62,8 @@ class PendingApproval(BaseModel):
     reason: str
     requested_by: str = "zerotouch"
     requested_at: datetime
+    expires_at: datetime | None = Field(
+        default=None, description="after this, approving is refused; a retry asks again")
 
 
 class ActionRecord(BaseModel):
@@ -100,6 +103,7 @@ class IncidentStatus(BaseModel):
 class ApproveInput(BaseModel):
     by: str = Field(min_length=1, max_length=128)
     note: str = Field(default="", max_length=2000)
+    proof: ApprovalProof | None = Field(default=None, description="required when the policy verifies approvers")
 
 
 class AbortInput(BaseModel):
@@ -115,6 +119,7 @@ class TakeOverInput(BaseModel):
 class RetryRequestInput(BaseModel):
     by: str = Field(min_length=1, max_length=128)
     note: str = Field(default="", max_length=2000)
+    proof: ApprovalProof | None = Field(default=None, description="required when the policy verifies approvers")
 
 
 class HumanDecision(BaseModel):

@@ -33,6 +33,12 @@ UPDATE_APPROVE = "approve"
 UPDATE_ABORT = "abort"
 UPDATE_TAKE_OVER = "take_over"
 UPDATE_REQUEST_RETRY = "request_retry"
+# The Web UI's Signal dialog sends signals: the same four decisions under the same names (Temporal
+# keeps signal and update names apart), checked by the same validators; a refused one is only noted.
+SIGNAL_APPROVE = UPDATE_APPROVE
+SIGNAL_ABORT = UPDATE_ABORT
+SIGNAL_TAKE_OVER = UPDATE_TAKE_OVER
+SIGNAL_REQUEST_RETRY = UPDATE_REQUEST_RETRY
 QUERY_STATUS = "status"
 
 SA_INCIDENT_STATE = SearchAttributeKey.for_keyword("IncidentState")

@@ -20,6 +20,8 @@ from pydantic import (
 
 from zerotouch.action_params import PARAMS_OF_ACTION
 from zerotouch.alert_sources import AlertSources
+from zerotouch.alertmanager_source import AlertmanagerSettings
+from zerotouch.approval_policy import Approvals
 from zerotouch.backups import BACKUP_ARGUMENTS, BackupsPolicy, targets_named
 from zerotouch.durations import Duration
 from zerotouch.quantities import parse_memory
@@ -99,6 +101,9 @@ class Approvers(PolicyModel):
 
     def allows(self, name: str) -> bool:
         return name in self.names or any(name in members for members in self.groups.values())
+
+    def everyone(self) -> list[str]:
+        return sorted(set(self.names).union(*self.groups.values()))
 
 
 class Guardrails(PolicyModel):
@@ -181,12 +186,20 @@ class Policy(PolicyModel):
     )
     alerts: AlertSources = Field(default_factory=AlertSources)
     resolution_cooldown: Duration = Field(default=timedelta(minutes=10))
+    alertmanager: AlertmanagerSettings = Field(
+        default_factory=AlertmanagerSettings,
+        description="where a resolved incident confirms its alerts stopped before it closes",
+    )
     confidence_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     severity: SeverityPolicy = Field(default_factory=SeverityPolicy)
     escalation: dict[Severity, list[Rung]] = Field(default_factory=dict)
     channels: dict[str, Channel] = Field(default_factory=lambda: {"dashboard": Channel(type="dashboard")})
     approvers: Approvers = Field(default_factory=Approvers)
     four_eyes: bool = Field(default=True, description="whoever requested an action may not approve it")
+    approvals: Approvals = Field(
+        default_factory=Approvals,
+        description="how an approver's identity is established: asserted (default) or verified by SSH signatures",
+    )
     risk: dict[str, Risk] = Field(default_factory=dict)
     guardrails: Guardrails = Field(default_factory=Guardrails)
     budget: Budget | None = None
@@ -236,6 +249,11 @@ class Policy(PolicyModel):
                 template = step.params.get("template")
                 if step.action == "run_job" and template not in self.job_templates:
                     raise ValueError(f"runbook {runbook.name}: run_job template {template!r} not in job_templates")
+        return self
+
+    @model_validator(mode="after")
+    def _approver_keys(self) -> Policy:
+        self.approvals.check_against(self.approvers.everyone())
         return self
 
     def risk_of(self, step: Step) -> Risk:
@@ -301,7 +319,9 @@ def load_policy(path: str | Path) -> Policy:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise PolicyError(f"{file}: not valid YAML: {error}") from None
-    return parse_policy(data, str(file))
+    policy = parse_policy(data, str(file))
+    policy.approvals.warn_once(str(file))
+    return policy
 
 
 def policy_schema() -> dict[str, Any]:

@@ -185,7 +185,7 @@ async def deliver(client: Client, payload: WebhookPayload, config: RelayConfig,
         if config.alert_sources.is_heartbeat(alert.labels):
             heartbeats += 1
             continue
-        event = to_event(alert, received_at=received_at)
+        event = to_event(alert, received_at=received_at, external_url=payload.external_url)
         by_incident.setdefault(incident_id_for(event, config.group_by, config.cluster), []).append(event)
     progress = catch_up.begin(payload.group_key) if catch_up is not None else GroupProgress(expires=0.0)
     slots = asyncio.Semaphore(DELIVERY_CONCURRENCY)

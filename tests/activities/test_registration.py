@@ -76,7 +76,7 @@ async def test_workers_register_every_activity_on_its_queue(time_env: WorkflowEn
 def test_workflows_call_only_registered_activities() -> None:
     # calls.CALLED is what the incident calls; the source must not use a name it leaves out.
     assert _names_used(calls) <= calls.CALLED
-    assert _names_used(governor) <= calls.CALLED  # the Governor calls no activity today
+    assert _names_used(governor) <= governor.CALLED  # the workers' policy settings, nothing else
     assert calls.CALLED <= activity_names.ALL_ACTIVITIES
     # apply_action calls a step's action by name: every action but escalate is an activity it may call.
     actions = set(get_args(ActionName)) - {ESCALATE}
@@ -95,7 +95,7 @@ def test_workflows_call_only_registered_activities() -> None:
     # Every activity a worker registers is called by some workflow.
     assert activity_names.ALL_ACTIVITIES - {
         activity_names.GET_CONNECTION_USAGE, activity_names.QUERY_PROMQL} == \
-        calls.CALLED | scheduled_job_calls.CALLED | cronjob_calls.CALLED | backup_calls.CALLED
+        calls.CALLED | scheduled_job_calls.CALLED | cronjob_calls.CALLED | backup_calls.CALLED | governor.CALLED
 
 
 def test_the_old_hand_written_list_is_still_registered() -> None:
@@ -111,4 +111,6 @@ def test_the_old_hand_written_list_is_still_registered() -> None:
     added |= {"resolve_workload", "forward_alerts"}  # owner resolution and merging (issue 11)
     added |= {"take_backup", "verify_backup", "backup_catalog", "apply_retention",
               "append_backup_evidence"}  # backups (issue 13)
+    added |= {"governor_settings"}  # the Governor's limits only from the workers' policy (issue 18)
+    added |= {"find_firing_alerts"}  # a resolved incident confirms at Alertmanager before closing (issue 18)
     assert expected | added == activity_names.ALL_ACTIVITIES

@@ -32,16 +32,17 @@ def zerotouch(*args: str, state_dir: Path, check: bool = True) -> subprocess.Com
 
 
 class Up:
-    def __init__(self, state_dir: Path, ports: dict[str, int]) -> None:
+    def __init__(self, state_dir: Path, ports: dict[str, int], *, sandbox: bool = True,
+                 env: dict[str, str] | None = None) -> None:
         self.state_dir = state_dir
         self.log = (state_dir.parent / "up.log").open("ab")
-        policy = fast_policy(state_dir.parent / "policy.yaml")
-        command = [sys.executable, "-m", "cli", "up", "--sandbox", "--state-dir", str(state_dir),
-                   "--policy", str(policy)]
+        self.policy = fast_policy(state_dir.parent / "policy.yaml")
+        command = [sys.executable, "-m", "cli", "up", *(["--sandbox"] if sandbox else []),
+                   "--state-dir", str(state_dir), "--policy", str(self.policy)]
         for name, port in ports.items():
             command += [f"--{name}-port", str(port)]
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         deadline = time.monotonic() + 90
         while not (state_dir / "endpoints.json").exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -63,7 +64,8 @@ class Up:
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return {"temporal": free_port(), "ui": free_port(), "relay": free_port(), "sandbox": free_port()}
+    return {"temporal": free_port(), "ui": free_port(), "relay": free_port(), "sandbox": free_port(),
+            "codec": free_port()}
 
 
 @pytest.fixture
@@ -106,6 +108,7 @@ def test_up_sandbox_crashloop_is_restarted_once_and_state_survives_a_restart(
     try:
         endpoints = json.loads((state_dir / "endpoints.json").read_text())
         assert endpoints["sandbox"] == f"http://127.0.0.1:{ports['sandbox']}"
+        assert endpoints["codec"] == f"http://127.0.0.1:{ports['codec']}", "without its token"
         assert (state_dir / "relay-token").stat().st_mode & 0o777 == 0o600
         zerotouch("sandbox", "inject", "crashloop", "shop/web", state_dir=state_dir)
         zerotouch("fire", "KubePodCrashLooping", "--label", "namespace=shop", "--label", "deployment=web",
@@ -264,3 +267,47 @@ def test_up_says_in_one_line_why_promql_verification_is_off(sandbox: bool, monit
     else:
         (line,) = lines
         assert says in line and "PromQL verification is off" in line
+
+
+def test_up_without_kubernetes_or_prometheus_says_what_works_and_what_each_missing_piece_disables(
+    tmp_path: Path, state_dir: Path, ports: dict[str, int]
+) -> None:
+    from zerotouch.doctor import DoctorReport, render
+
+
+    # No kubeconfig, no in-cluster credentials, a Prometheus URL nothing answers on, no channel secrets.
+    env = {"KUBECONFIG": str(tmp_path / "no-kubeconfig"), "KUBERNETES_SERVICE_HOST": "",
+           "PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}", "ZEROTOUCH_SLACK_WEBHOOK_URL": "",
+           "ZEROTOUCH_PAGERDUTY_ROUTING_KEY": "", "ZEROTOUCH_PG_MAIN_DSN": ""}
+    up = Up(state_dir, {name: port for name, port in ports.items() if name != "sandbox"}, sandbox=False, env=env)
+    try:
+        banner = _log_until(tmp_path / "up.log", "Ctrl-C stops everything.")
+        assert "What works here (`zerotouch doctor` checks again):" in banner
+        assert "zerotouch-kubernetes off" in banner, "the workers that can run still run"
+        assert "  missing  Kubernetes API" in banner
+        assert "→ remediation actions (restart, scale, rollback" in banner
+        assert "  FAILING  Prometheus" in banner and "remediation ends escalated to a human" in banner
+        assert "  missing  channel slack" in banner and "PostgreSQL demo" in banner
+        # `zerotouch doctor` later says the same, line for line; only the demo database's connection is
+        # `up`'s own (it hands the DSN to its in-process workers, not to other shells).
+        doctor = subprocess.run([sys.executable, "-m", "cli", "doctor", "--json", "--policy", str(up.policy),
+                                 "--state-dir", str(state_dir)], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, **env})
+        assert doctor.returncode == 1, "a configured Prometheus that does not answer is failing"
+        report = DoctorReport.model_validate(json.loads(doctor.stdout))
+        lines = render(report, indent="  ")
+        demo = [i for i, check in enumerate(report.checks) if check.name == "PostgreSQL demo"]
+        for line in lines:
+            if not any(report.checks[i].detail in line or report.checks[i].disables in line for i in demo):
+                assert line in banner, line
+    finally:
+        assert up.stop() == 0
+
+
+def _log_until(log: Path, needle: str, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while needle not in (text := log.read_text(errors="replace")):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} not in {log} after {timeout}s:\n{text[-3000:]}")
+        time.sleep(0.2)
+    return text

@@ -25,8 +25,8 @@ class Alertmanager:
 
     @classmethod
     async def start(cls, workdir: Path, *, relay_url: str, token_file: Path, group_by: list[str],
-                    group_wait: str = "0s", group_interval: str = "1s") -> Alertmanager:
-        port = free_port()
+                    group_wait: str = "0s", group_interval: str = "1s", port: int | None = None) -> Alertmanager:
+        port = port or free_port()
         config = alertmanager_config(relay_url, token_file, group_by=group_by, group_wait=group_wait,
                                      group_interval=group_interval)
         config_file = workdir / "alertmanager.yml"
@@ -37,6 +37,8 @@ class Alertmanager:
             f"--config.file={config_file}",
             f"--storage.path={workdir / 'am-data'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            # The externalURL its webhooks carry, where incidents confirm resolution: not the hostname's.
+            f"--web.external-url=http://127.0.0.1:{port}",
             # No cluster: a single peer would still wait for gossip to settle before notifying.
             "--cluster.listen-address=",
         ], log=workdir / "alertmanager.log", name="alertmanager")

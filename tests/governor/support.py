@@ -7,10 +7,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from workflows.governor import GovernorWorkflow
+from zerotouch.activity_names import GOVERNOR_SETTINGS, queue_of
 from zerotouch.governor_client import ensure_governor, execute_grant
 from zerotouch.governor_models import (
     UPDATE_SETTINGS,
@@ -19,6 +21,7 @@ from zerotouch.governor_models import (
     GrantDecision,
     GrantRequest,
 )
+from zerotouch.models import PolicyRequest
 from zerotouch.names import WORKFLOWS_QUEUE, queue_for
 
 
@@ -26,8 +29,31 @@ def new_cluster() -> str:
     return f"g{uuid.uuid4().hex[:10]}"
 
 
-def governor_worker(client: Client, cluster: str) -> Worker:
-    return Worker(client, task_queue=queue_for(WORKFLOWS_QUEUE, cluster), workflows=[GovernorWorkflow])
+class WorkersPolicy:
+    """What the workers' policy file says about the Governor's limits, for one test.
+
+    The Governor takes its settings only from the `governor_settings` activity, which reads the
+    policy file in production; a test sets them here (and changes them, as an edited file would).
+    """
+
+    def __init__(self, settings: GovernorSettings | None = None) -> None:
+        self.settings = settings or GovernorSettings()
+
+    @activity.defn(name=GOVERNOR_SETTINGS)
+    async def governor_settings(self, _request: PolicyRequest) -> GovernorSettings:
+        return self.settings
+
+
+@contextlib.asynccontextmanager
+async def governor_worker(client: Client, cluster: str, policy: WorkersPolicy | None = None) -> AsyncIterator[None]:
+    """The Governor's worker and, on the observe queue, the activity that reads the workers' policy."""
+    policy = policy or WorkersPolicy()
+    async with (
+        Worker(client, task_queue=queue_for(WORKFLOWS_QUEUE, cluster), workflows=[GovernorWorkflow]),
+        Worker(client, task_queue=queue_for(queue_of(GOVERNOR_SETTINGS), cluster),
+               activities=[policy.governor_settings]),
+    ):
+        yield
 
 
 @contextlib.asynccontextmanager
@@ -35,7 +61,7 @@ async def running_governor(
     client: Client, settings: GovernorSettings, *, cluster: str | None = None, continue_as_new_after: int = 500
 ) -> AsyncIterator[tuple[str, WorkflowHandle[Any, Any]]]:
     cluster = cluster or new_cluster()
-    async with governor_worker(client, cluster):
+    async with governor_worker(client, cluster, WorkersPolicy(settings)):
         handle = await ensure_governor(client, cluster, settings, continue_as_new_after=continue_as_new_after)
         try:
             yield cluster, handle

@@ -6,7 +6,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities.governor import GovernorActivities
-from tests.governor.support import governor_worker, new_cluster
+from tests.governor.support import WorkersPolicy, governor_worker, new_cluster
 from tests.governor.test_governor_workflow import request
 from zerotouch.governor_models import GovernorSettings, governor_id
 from zerotouch.governor_policy import GrantCall
@@ -16,7 +16,8 @@ async def test_a_terminated_governor_is_started_again_and_new_settings_are_pushe
     client, cluster = dev_env.client, new_cluster()
     activities = GovernorActivities(client=client)
     settings = GovernorSettings()
-    async with governor_worker(client, cluster):
+    policy = WorkersPolicy(settings)
+    async with governor_worker(client, cluster, policy):
         first = await activities.request_grant(GrantCall(cluster=cluster, settings=settings, request=request(1)))
         assert first.granted
         handle = client.get_workflow_handle(governor_id(cluster))
@@ -28,6 +29,29 @@ async def test_a_terminated_governor_is_started_again_and_new_settings_are_pushe
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
         stricter = settings.model_copy(update={"max_in_flight_per_namespace": 1})
+        policy.settings = stricter  # the policy file changed, and incidents now carry its settings
         refused = await activities.request_grant(GrantCall(cluster=cluster, settings=stricter, request=request(3)))
         assert refused.code == "blast_radius", "the changed policy reached the running Governor"
+        await handle.terminate("test over")
+
+
+async def test_settings_that_are_not_the_workers_policy_never_reach_the_governor(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """A pinned policy (or a client) proposing looser limits: refused, on record, and grants keep the policy's."""
+    client, cluster = dev_env.client, new_cluster()
+    activities = GovernorActivities(client=client)
+    strict = GovernorSettings(max_in_flight_per_namespace=1)
+    async with governor_worker(client, cluster, WorkersPolicy(strict)):
+        loose = strict.model_copy(update={"max_in_flight_per_namespace": 50})
+        first = await activities.request_grant(GrantCall(cluster=cluster, settings=loose, request=request(1)))
+        assert first.granted
+        second = await activities.request_grant(GrantCall(cluster=cluster, settings=loose, request=request(2)))
+        assert second.code == "blast_radius", "the Governor kept the workers' limit of one in flight"
+        handle = client.get_workflow_handle(governor_id(cluster))
+        history = await handle.fetch_history()
+        refusals = [event for event in history.events
+                    if event.workflow_execution_update_completed_event_attributes.outcome.failure.message]
+        assert any("not the workers' policy" in event.workflow_execution_update_completed_event_attributes
+                   .outcome.failure.message for event in refusals), "the refusal is in the Governor's history"
         await handle.terminate("test over")

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,11 +26,20 @@ from zerotouch.settings import WorkerSettings
 @contextlib.asynccontextmanager
 async def running_workers(
     client: Client, cluster: str, *, kubernetes_url: str | None, prometheus_url: str | None = None,
-    policy_path: str | None = None, ledger_url: str | None = None,
+    policy_path: str | None = None, ledger_url: str | None = None, policy: Policy | None = None,
 ) -> AsyncIterator[None]:
+    """All of zerotouch's workers for `cluster`; `policy` (or the file at `policy_path`) is the workers' policy.
+
+    The Governor takes its limits only from the workers' policy, so a test whose incidents pin a
+    policy with other guardrails passes that policy here too.
+    """
+    import json
     import tempfile
 
     with tempfile.TemporaryDirectory() as scratch:
+        if policy is not None:
+            policy_path = f"{scratch}/policy.yaml"  # JSON is YAML
+            Path(policy_path).write_text(json.dumps(policy.model_dump(mode="json", by_alias=True)))
         async with _workers(client, cluster, kubernetes_url=kubernetes_url, prometheus_url=prometheus_url,
                             policy_path=policy_path, ledger_url=ledger_url or f"sqlite:///{scratch}/ledger.db"):
             yield

@@ -54,7 +54,7 @@ def _alert(starts_at: datetime, status: str = "firing") -> dict[str, object]:
 
 def _payload(*alerts: dict[str, object]) -> dict[str, object]:
     return {"version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "zerotouch",
-            "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
+            "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "",
             "alerts": list(alerts)}
 
 
@@ -227,7 +227,7 @@ async def test_approvals_take_overs_and_refusals_are_counted_as_human_work(
         metrics_server = MetricsServer(worker.telemetry, port=0)
         metrics_server.start()
         try:
-            async with running_workers(client, cluster, kubernetes_url=sandbox.url,
+            async with running_workers(client, cluster, kubernetes_url=sandbox.url, policy=policy,
                                        ledger_url=f"sqlite:///{tmp_path}/ledger.db"):
                 await ensure_governor(client, cluster, governor_settings(policy))
                 await set_mode(client, cluster, "approve-all", by="alice", reason="metrics test")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,7 +48,7 @@ async def test_kill_switch_escalates_instead_of_acting_until_it_expires(
     policy = restart_once_policy()
     client = time_env.client
     sandbox.inject("crashloop", namespace="shop", deployment="web")
-    async with running_workers(client, cluster, kubernetes_url=sandbox.url):
+    async with running_workers(client, cluster, kubernetes_url=sandbox.url, policy=policy):
         await governor.ensure_governor(client, cluster, governor_settings(policy))
         await governor.pause(client, cluster, "alice", "deploy freeze", timedelta(minutes=30))
         handle = await open_incident(client, cluster, alert("KubePodCrashLooping", namespace="shop",
@@ -85,7 +87,7 @@ async def test_breaker_opens_after_failures_and_the_next_incident_waits_for_appr
                                  trust={"prior_successes": 50, "prior_failures": 1})
     client = time_env.client
     sandbox.inject("unfixable", namespace="shop", deployment="web")
-    async with running_workers(client, cluster, kubernetes_url=sandbox.url):
+    async with running_workers(client, cluster, kubernetes_url=sandbox.url, policy=policy):
         for number in range(2):
             handle = await open_incident(client, cluster, alert("KubePodCrashLooping", namespace="shop",
                                                                 deployment="web", n=str(number)), policy)
@@ -116,7 +118,7 @@ async def test_a_runbook_that_keeps_failing_loses_trust_and_asks_for_approval(
     policy = restart_once_policy(guardrails={"breaker_failures": 10, "target_cooldown": "1s"})
     client = time_env.client
     sandbox.inject("unfixable", namespace="shop", deployment="web")
-    async with running_workers(client, cluster, kubernetes_url=sandbox.url):
+    async with running_workers(client, cluster, kubernetes_url=sandbox.url, policy=policy):
         confidences = []
         for number in range(10):
             handle = await open_incident(client, cluster, alert("KubePodCrashLooping", namespace="shop",
@@ -184,12 +186,20 @@ def lag_policy(monthly: float) -> Policy:
                        budget={"monthly": monthly, "cost_per_node": 4.50, "notify_at": [0.8, 0.9]})
 
 
+def write_policy(path: Path, policy: Policy) -> str:
+    """The workers' policy file (JSON is YAML): the Governor's limits come only from it."""
+    path.write_text(json.dumps(policy.model_dump(mode="json", by_alias=True)))
+    return str(path)
+
+
 async def test_budget_notifies_at_80_and_90_percent_and_blocks_scale_ups_at_100(
-    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str
+    time_env: WorkflowEnvironment, sandbox: SandboxCluster, cluster: str, tmp_path: Path
 ) -> None:
     fired = alert("KafkaConsumerLagHigh", namespace="shop", consumergroup="email-worker")
     sandbox.inject("overload", namespace="shop", deployment="email-worker")
-    async with running_workers(time_env.client, cluster, kubernetes_url=sandbox.url):
+    policy_file = tmp_path / "policy.yaml"
+    async with running_workers(time_env.client, cluster, kubernetes_url=sandbox.url,
+                               policy_path=write_policy(policy_file, lag_policy(15.0))):
         handle = await open_incident(time_env.client, cluster, fired, lag_policy(15.0))
         status = await wait_for(handle, lambda s: s.state == "resolved")
         await handle.execute_update(IncidentWorkflow.abort, AbortInput(by="alice", reason="done"))
@@ -201,6 +211,7 @@ async def test_budget_notifies_at_80_and_90_percent_and_blocks_scale_ups_at_100(
 
         # A budget smaller than what three nodes cost: no scale-up is granted (the cooldown passes first).
         await time_env.sleep(timedelta(minutes=6))
+        write_policy(policy_file, lag_policy(12.0))  # the operator lowers the budget in the policy file
         tight = await open_incident(time_env.client, cluster, fired, lag_policy(12.0),
                                     incident_id=f"incident-tight-{cluster}")
         refused = await wait_for(tight, lambda s: s.state == "escalated")

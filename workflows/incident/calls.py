@@ -14,6 +14,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from zerotouch import activity_names as names
     from zerotouch.activity_errors import NON_RETRYABLE
+    from zerotouch.alertmanager_source import SourceAnswer, SourceCheck
     from zerotouch.governor_models import (
         SIGNAL_REPORT_OUTCOME,
         GovernorSettings,
@@ -58,7 +59,7 @@ CALLED = frozenset({
     names.GET_ROLLOUT_STATUS, names.GET_CLUSTER_USAGE, names.REQUEST_GRANT, names.APPEND_INCIDENT_RECORD,
     names.RESTART_DEPLOYMENT, names.SCALE_DEPLOYMENT, names.ROLLBACK_DEPLOYMENT, names.RAISE_MEMORY_LIMIT,
     names.EVICT_POD, names.RUN_JOB, names.TERMINATE_IDLE_CONNECTIONS, names.RESOLVE_WORKLOAD,
-    names.FORWARD_ALERTS,
+    names.FORWARD_ALERTS, names.FIND_FIRING_ALERTS,
 })
 
 T = TypeVar("T")
@@ -146,3 +147,17 @@ async def report_outcome(report: OutcomeReport, cluster: str) -> None:
 async def append_to_ledger(entry: LedgerEntryInput, cluster: str) -> LedgerReceipt:
     return await _run(names.APPEND_INCIDENT_RECORD, entry, cluster=cluster, result_type=LedgerReceipt,
                       timeout=timedelta(seconds=60))
+
+
+# A few quick tries per question; between questions the incident waits on its own, longer
+# backoff (`workflows.incident.source`) and says in its timeline that it could not confirm.
+SOURCE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(seconds=4), maximum_attempts=3)
+
+
+async def find_firing_alerts(check: SourceCheck, cluster: str) -> SourceAnswer:
+    answer: SourceAnswer = await workflow.execute_activity(
+        names.FIND_FIRING_ALERTS, check, task_queue=queue_for(names.queue_of(names.FIND_FIRING_ALERTS), cluster),
+        result_type=SourceAnswer, start_to_close_timeout=timedelta(seconds=30), retry_policy=SOURCE_RETRY,
+    )
+    return answer

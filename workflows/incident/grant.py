@@ -14,6 +14,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from zerotouch.approval_proofs import ApprovalProof
     from zerotouch.durations import format_duration
     from zerotouch.governor_models import GrantDecision, GrantRequest
     from zerotouch.governor_policy import governor_settings
@@ -62,10 +63,11 @@ class GrantConversation:
         self._request = request
         self._asks = 0
 
-    def approved_by(self, approver: str) -> None:
-        """Ask again as approved by `approver` (a different request, so the Governor decides afresh)."""
+    def approved_by(self, approver: str, proof: ApprovalProof | None) -> None:
+        """Ask again as approved by `approver` (a different request, so the Governor decides afresh);
+        with verified approvers the Governor checks `proof` against the workers' policy's keys."""
         self._request = self._request.model_copy(
-            update={"approved_by": approver, "request_id": f"{self._base_id}/approved"}
+            update={"approved_by": approver, "approval_proof": proof, "request_id": f"{self._base_id}/approved"}
         )
 
     async def ask(self) -> GovernorAnswer:

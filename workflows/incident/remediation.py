@@ -34,7 +34,8 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.incident import calls, metrics
 from workflows.incident.grant import GrantConversation, Granted, NeedsApproval, Refused
-from workflows.incident.state import Answer, Incident
+from workflows.incident.human_waits import Answer, answer_to
+from workflows.incident.state import Incident
 
 # Actions whose effect shows in the deployment's rollout, so rollout health verifies them.
 _DEPLOYMENT_ACTIONS = {names.RESTART_DEPLOYMENT, names.SCALE_DEPLOYMENT, names.ROLLBACK_DEPLOYMENT,
@@ -106,11 +107,14 @@ class Remediation:
         answer = await governor.ask()
         if isinstance(answer, NeedsApproval):
             approved = await self._approval(step, answer.reason)
+            if approved is Answer.EXPIRED:
+                self.last_failure = "nobody approved in time: the approval request expired and nothing was done"
+                return AttemptOutcome.NOT_ACTIONABLE
             if approved is not Answer.APPROVED:
                 self.last_failure = "a human stopped the incident while approval was pending"
                 return AttemptOutcome.CLEARED if approved is Answer.CLEARED else AttemptOutcome.STOPPED
             assert incident.approved_by is not None
-            governor.approved_by(incident.approved_by)
+            governor.approved_by(incident.approved_by, incident.approval_proof)
             answer = await governor.ask()
         if isinstance(answer, Refused):
             self.last_failure = answer.reason
@@ -149,8 +153,9 @@ class Remediation:
         """Ask a human to approve this step, and wait for the answer."""
         local = approval_reason(self._policy, step)
         why = reason if not local or local in reason else f"{reason}; {local}"
-        pending = self._incident.request_approval(f"{step.action} on {self._triage.target}", why)
-        return await self._incident.answer_to(pending)
+        expire_after = self._policy.approvals.expiry_for(self._triage.severity)
+        pending = self._incident.request_approval(f"{step.action} on {self._triage.target}", why, expire_after)
+        return await answer_to(self._incident, pending)
 
     def _key(self, attempt: int) -> str:
         info = workflow.info()

@@ -42,8 +42,12 @@ def details(incident: Incident) -> str:
     lines += evidence(incident)
     if incident.owner:
         lines.append(f"owned by {incident.owner}")
-    if incident.pending is not None:
-        lines.append(f"awaiting approval: {incident.pending.what} ({incident.pending.reason})")
+    pending = incident.pending
+    if pending is not None:
+        until = f", until {pending.expires_at:%H:%M} UTC" if pending.expires_at else ""
+        lines.append(f"awaiting approval: {pending.what} ({pending.reason}{until})")
+    elif incident.state == "escalated" and incident.owner is None:
+        lines.append("waiting for a human: take it over or abort it")
     lines += [f"- {e.at:%H:%M:%S} {e.kind}: {e.message}" for e in incident.timeline[-8:]]
     return "\n".join(lines)
 

@@ -8,13 +8,14 @@ the state at most once, so the Web UI's search attributes change once per step.
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from zerotouch.alerts import AlertEvent
+    from zerotouch.approval_proofs import ApprovalProof
+    from zerotouch.durations import format_duration
     from zerotouch.models import (
         ActionRecord,
         IncidentState,
@@ -28,14 +29,6 @@ from workflows.incident import metrics, report
 
 # States after which nothing more happens to the incident.
 FINAL_STATES: tuple[IncidentState, ...] = ("aborted", "closed")
-
-
-class Answer(enum.Enum):
-    """How a wait for a human ended."""
-
-    APPROVED = "approved"
-    CLEARED = "cleared"  # the alert resolved while we waited: nothing left to approve
-    STOPPED = "stopped"  # a human aborted or took over
 
 
 class Incident:
@@ -55,6 +48,8 @@ class Incident:
         self.alert_started_at: datetime | None = None
         self.resolved_at: datetime | None = None
         self.refired = False
+        self.source_url = ""  # the latest externalURL its deliveries named: `source.py` asks it before closing
+        self.confirming_at_source = False
         # Escalation: `frozen` while automation may not act; `frozen_ever` for the ledger's outcome;
         # `escalated_at` and `escalation_reason` start the ladder's "failed" rungs (first escalation only).
         self.frozen = False
@@ -68,6 +63,8 @@ class Incident:
         self.pending: PendingApproval | None = None
         self.approved_request: str | None = None
         self.approved_by: str | None = None
+        self.approval_proof: ApprovalProof | None = None  # the approver's, for the Governor to check again
+        self.expired_approval: PendingApproval | None = None  # the last request that lapsed unanswered
         # Attempts: `allowed_attempts` grows by one per approved retry.
         self.attempts = 0
         self.allowed_attempts = 0
@@ -101,6 +98,7 @@ class Incident:
 
     def alert_fired(self, event: AlertEvent) -> None:
         self.alerts_received += 1
+        self.source_url = event.external_url or self.source_url
         seen = event.fingerprint in self.firing
         was_firing = self.firing.get(event.fingerprint, False)
         self.firing[event.fingerprint] = True
@@ -116,7 +114,7 @@ class Incident:
             # A flap: it resolved and fired again while the incident is open.
             self.note("detected", f"{event.alertname} fired again (flap)", "alertmanager")
             metrics.alert_suppressed("flap")
-            if self.state == "resolved":
+            if self.state == "resolved" or self.confirming_at_source:
                 self.refired = True
         else:
             # Repeats of a firing alert (Alertmanager's repeat_interval, duplicate receivers)
@@ -125,6 +123,7 @@ class Incident:
 
     def alert_resolved(self, event: AlertEvent) -> None:
         self.alerts_received += 1
+        self.source_url = event.external_url or self.source_url
         if self.firing.get(event.fingerprint):
             self.firing[event.fingerprint] = False
             self.note("detected", f"{event.alertname} resolved at the source", "alertmanager")
@@ -180,6 +179,19 @@ class Incident:
         self._enter("resolved")
         self.refired = False
 
+    def active_at_source(self, fingerprints: list[str], message: str) -> None:
+        """Alertmanager still lists some of its alerts as active: as if the relay had delivered them firing."""
+        for fingerprint in fingerprints:
+            self.firing[fingerprint] = True
+        self.note("detected", message, "alertmanager")
+        self.refired = True
+
+    def source_confirmed(self, message: str) -> None:
+        """Alertmanager lists none of its alerts as active (or cannot be asked): the incident may close."""
+        self.note("resolution", message)
+        if self.state == "escalated":  # escalated while Alertmanager could not be reached
+            self._enter("resolved")
+
     def reopened(self) -> None:
         """It fired again within the cooldown: the fix did not hold."""
         self.refired = False
@@ -201,7 +213,9 @@ class Incident:
         self.frozen = self.frozen_ever = True
         self.note("escalation", f"escalated and frozen: {reason}")
         if self.runbook_name is not None:
-            self._ask(f"one more attempt of runbook {self.runbook_name}", reason, "zerotouch")
+            # Stands until answered: approving it re-plans the attempt from the situation then.
+            self._ask(f"one more attempt of runbook {self.runbook_name}", reason, "zerotouch", None,
+                      keeps_expired=True)
         self.escalate(reason)
 
     def thawed(self) -> None:
@@ -214,21 +228,22 @@ class Incident:
 
     # --- approvals and people -----------------------------------------------------
 
-    def request_approval(self, what: str, reason: str) -> PendingApproval:
-        """Ask a human before acting; the incident waits in awaiting_approval."""
-        pending = self._ask(what, reason, "zerotouch")
+    def request_approval(self, what: str, reason: str, expire_after: timedelta | None = None) -> PendingApproval:
+        """Ask a human before acting; the incident waits in awaiting_approval until `expire_after`."""
+        pending = self._ask(what, reason, "zerotouch", expire_after)
         self._enter("awaiting_approval")
         return pending
 
-    def request_retry(self, by: str, reason: str) -> None:
+    def request_retry(self, by: str, reason: str, expire_after: timedelta | None = None) -> None:
         """A person asks for one more attempt of a frozen incident; another approver must approve."""
-        self._ask(f"one more attempt of runbook {self.runbook_name}", reason, by)
+        self._ask(f"one more attempt of runbook {self.runbook_name}", reason, by, expire_after)
         self._enter("escalated")
 
-    def approve(self, by: str, note: str) -> None:
+    def approve(self, by: str, note: str, proof: ApprovalProof | None = None) -> None:
         assert self.pending is not None
         self.approved_request = self.pending.request_id
         self.approved_by = by
+        self.approval_proof = proof
         self.note("approval", f"approved {self.pending.what}" + _with_note(note), by)
         self._settle_pending("approved")
         self.publish()
@@ -244,32 +259,6 @@ class Incident:
         self._settle_pending("taken_over")
         self.note("take_over", "a human owns the incident; automation stopped" + _with_note(note), by)
         self._enter("taken_over")
-
-    async def answer_to(self, pending: PendingApproval) -> Answer:
-        """Wait until `pending` is approved, the alert clears, or a human stops automation."""
-        await workflow.wait_condition(
-            lambda: self.approved_request == pending.request_id or self.human_stepped_in or not self.is_firing
-        )
-        if self.approved_request == pending.request_id:
-            self.approved_request = None
-            return Answer.APPROVED
-        if self.human_stepped_in:
-            return Answer.STOPPED
-        self._settle_pending("cleared")
-        return Answer.CLEARED
-
-    async def retry_approved_or_cleared(self) -> bool:
-        """While frozen: wait for an approved retry, a human stepping in, or the alert clearing.
-
-        True when an approver allowed one more attempt (the incident is thawed).
-        """
-        await workflow.wait_condition(
-            lambda: self.approved_request is not None or self.human_stepped_in or not self.is_firing
-        )
-        if self.approved_request is not None and not self.human_stepped_in:
-            self.thawed()
-            return True
-        return False
 
     async def sleep_unless_stopped(self, period: timedelta) -> bool:
         """Sleep durably unless a human aborts or takes over; True if automation may go on."""
@@ -307,18 +296,35 @@ class Incident:
         self.state = state
         self.publish()
 
-    def _ask(self, what: str, reason: str, requested_by: str) -> PendingApproval:
+    def _ask(self, what: str, reason: str, requested_by: str, expire_after: timedelta | None, *,
+             keeps_expired: bool = False) -> PendingApproval:
+        now = workflow.now()
         self.pending = PendingApproval(
             request_id=str(workflow.uuid4()),
             what=what,
             reason=reason,
             requested_by=requested_by,
-            requested_at=workflow.now(),
+            requested_at=now,
+            expires_at=now + expire_after if expire_after else None,
         )
         self.approved_request = None
-        self.note("approval", f"approval requested for {what}: {reason}", requested_by)
+        if not keeps_expired:  # the freeze after a lapsed request: approving that one stays refused
+            self.expired_approval = None
+        until = f" (stands for {format_duration(expire_after)})" if expire_after else ""
+        self.note("approval", f"approval requested for {what}: {reason}{until}", requested_by)
         metrics.approval_requested()
         return self.pending
+
+    def approval_cleared(self) -> None:
+        """The alert resolved while a request for approval waited: nothing left to approve."""
+        self._settle_pending("cleared")
+
+    def approval_expired(self, pending: PendingApproval) -> None:
+        """Nobody answered `pending` in time: record it; approving it stays refused until a retry."""
+        self.expired_approval = pending
+        self._settle_pending("expired")
+        self.note("approval", f"the approval request for {pending.what} expired unanswered; nothing was done "
+                              "(a retry asks again)")
 
     def _settle_pending(self, decision: str) -> None:
         """The pending approval (if any) ended: approved, aborted, taken over, or cleared."""

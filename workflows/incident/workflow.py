@@ -8,6 +8,7 @@ every step lands in the timeline, which is the incident's audit trail.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -29,8 +30,12 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.names import (
         INCIDENT_WORKFLOW,
         QUERY_STATUS,
+        SIGNAL_ABORT,
         SIGNAL_ALERT_FIRED,
         SIGNAL_ALERT_RESOLVED,
+        SIGNAL_APPROVE,
+        SIGNAL_REQUEST_RETRY,
+        SIGNAL_TAKE_OVER,
         UPDATE_ABORT,
         UPDATE_APPROVE,
         UPDATE_REQUEST_RETRY,
@@ -41,9 +46,10 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.workloads import WorkloadRef, named_ref, needs_resolution, resolution_query
 
 
-from workflows.incident import calls, metrics
+from workflows.incident import calls, decisions, human_waits, metrics
 from workflows.incident.ladder import EscalationLadder
 from workflows.incident.remediation import AttemptOutcome, Remediation
+from workflows.incident.source import CONFIRM_AT_SOURCE_PATCH, SourceConfirmation
 from workflows.incident.state import Incident
 
 
@@ -56,6 +62,7 @@ class IncidentWorkflow:
         self._cluster = params.cluster
         # The latest delivery of each alert: what a merge hands on (`_merge_into_its_workloads`).
         self._alerts: dict[str, AlertEvent] = {}
+        self._spent_proofs: decisions.SpentProofs = {}  # approval proofs used once, until they expire
 
     @workflow.run
     async def run(self, params: IncidentInput) -> IncidentStatus:
@@ -133,7 +140,7 @@ class IncidentWorkflow:
             if incident.frozen:
                 if incident.state != "escalated":  # it cleared, then fired again: still a human's call
                     incident.freeze("it fired again after clearing while escalated")
-                await incident.retry_approved_or_cleared()
+                await human_waits.retry_approved_or_cleared(incident)
                 if (
                     not incident.is_firing
                     and not incident.human_stepped_in
@@ -164,7 +171,8 @@ class IncidentWorkflow:
             # AttemptOutcome.STOPPED: a human aborted or took over; the loop's checks take it from here.
 
     async def _stays_resolved(self, policy: Policy, why: str, actor: str, *, by_automation: bool = False) -> bool:
-        """Mark resolved, then stay open for the cooldown so a re-fire joins this incident.
+        """Mark resolved, then stay open for the cooldown so a re-fire joins this incident; before
+        closing, Alertmanager confirms that none of its alerts is still active (`source.py`).
 
         Returns True when the incident is over, False when it fired again.
         """
@@ -175,9 +183,12 @@ class IncidentWorkflow:
                 lambda: incident.refired or incident.aborted_by is not None, timeout=policy.resolution_cooldown
             )
         except TimeoutError:
-            incident.note("resolution",
-                          f"closed after a quiet cooldown of {format_duration(policy.resolution_cooldown)}")
-            return True
+            if not workflow.patched(CONFIRM_AT_SOURCE_PATCH) or await SourceConfirmation(
+                incident, policy, self._cluster, self._alerts.values()
+            ).allows_close():
+                incident.note("resolution",
+                              f"closed after a quiet cooldown of {format_duration(policy.resolution_cooldown)}")
+                return True
         if incident.aborted_by is not None:
             return True
         incident.reopened()
@@ -232,68 +243,70 @@ class IncidentWorkflow:
     def status(self) -> IncidentStatus:
         return self._incident.status()
 
-    # --- updates (validators reject without touching state) ---------------------------
+    # --- updates (validators reject without touching state; rules in decisions.py) -----
 
     @workflow.update(name=UPDATE_APPROVE)
     def approve(self, decision: ApproveInput) -> HumanDecision:
-        self._incident.approve(decision.by, decision.note)
-        return self._decision(f"approved by {decision.by}")
+        return self._decision(decisions.approve(self._incident, self._policy, decision, self._spent_proofs))
 
     @approve.validator
     def _check_approve(self, decision: ApproveInput) -> None:
-        incident = self._incident
-        self._require_open()
-        if incident.pending is None:
-            raise ApplicationError(f"nothing awaits approval on {incident.incident_id}", type="NothingToApprove")
-        if self._policy is None or not self._policy.approvers.allows(decision.by):
-            raise ApplicationError(
-                f"{decision.by!r} is not an approver in the policy; ask one of its approvers",
-                type="NotAnApprover",
-            )
-        if self._policy.four_eyes and decision.by == incident.pending.requested_by:
-            raise ApplicationError(
-                f"{decision.by!r} requested this and may not approve it; another approver must",
-                type="SelfApproval",
-            )
+        decisions.check_approve(self._incident, self._policy, decision, self._spent_proofs)
 
     @workflow.update(name=UPDATE_ABORT)
     def abort(self, decision: AbortInput) -> HumanDecision:
-        self._incident.abort(decision.by, decision.reason)
-        return self._decision(f"aborted by {decision.by}")
+        return self._decision(decisions.abort(self._incident, decision))
 
     @abort.validator
     def _check_abort(self, decision: AbortInput) -> None:
-        self._require_open()
+        decisions.check_abort(self._incident)
 
     @workflow.update(name=UPDATE_TAKE_OVER)
     def take_over(self, decision: TakeOverInput) -> HumanDecision:
-        self._incident.take_over(decision.by, decision.note)
-        return self._decision(f"taken over by {decision.by}")
+        return self._decision(decisions.take_over(self._incident, decision))
 
     @take_over.validator
     def _check_take_over(self, decision: TakeOverInput) -> None:
-        self._require_open()
-        if self._incident.owner is not None:
-            raise ApplicationError(f"{self._incident.owner!r} already owns this incident", type="AlreadyOwned")
+        decisions.check_take_over(self._incident)
 
     @workflow.update(name=UPDATE_REQUEST_RETRY)
     def request_retry(self, request: RetryRequestInput) -> HumanDecision:
-        self._incident.request_retry(request.by, request.note or "retry requested")
-        return self._decision(f"retry requested by {request.by}; another approver must approve")
+        return self._decision(decisions.request_retry(self._incident, self._policy, request, self._spent_proofs))
 
     @request_retry.validator
     def _check_request_retry(self, request: RetryRequestInput) -> None:
-        self._require_open()
-        incident = self._incident
-        if not incident.frozen:
-            raise ApplicationError("only a frozen (escalated) incident can be retried", type="NotFrozen")
-        if incident.runbook_name is None:
-            raise ApplicationError("no runbook matches this incident; take it over instead", type="NoRunbook")
+        decisions.check_request_retry(self._incident, self._policy, request, self._spent_proofs)
 
-    def _require_open(self) -> None:
-        incident = self._incident
-        if incident.is_over:
-            raise ApplicationError(f"incident {incident.incident_id} is {incident.state}", type="IncidentClosed")
+    # --- the same decisions as signals, for the Web UI's Signal dialog -----------------
+    # A signal cannot be refused: one the validator would refuse changes nothing but a timeline note.
+
+    @workflow.signal(name=SIGNAL_APPROVE)
+    def approve_signal(self, decision: ApproveInput) -> None:
+        if self._signal_allowed(SIGNAL_APPROVE, decision.by, lambda: self._check_approve(decision)):
+            decisions.approve(self._incident, self._policy, decision, self._spent_proofs)
+
+    @workflow.signal(name=SIGNAL_ABORT)
+    def abort_signal(self, decision: AbortInput) -> None:
+        if self._signal_allowed(SIGNAL_ABORT, decision.by, lambda: self._check_abort(decision)):
+            decisions.abort(self._incident, decision)
+
+    @workflow.signal(name=SIGNAL_TAKE_OVER)
+    def take_over_signal(self, decision: TakeOverInput) -> None:
+        if self._signal_allowed(SIGNAL_TAKE_OVER, decision.by, lambda: self._check_take_over(decision)):
+            decisions.take_over(self._incident, decision)
+
+    @workflow.signal(name=SIGNAL_REQUEST_RETRY)
+    def request_retry_signal(self, request: RetryRequestInput) -> None:
+        if self._signal_allowed(SIGNAL_REQUEST_RETRY, request.by, lambda: self._check_request_retry(request)):
+            decisions.request_retry(self._incident, self._policy, request, self._spent_proofs)
+
+    def _signal_allowed(self, name: str, by: str, check: Callable[[], None]) -> bool:
+        try:
+            check()
+        except ApplicationError as refused:
+            self._incident.note("refused", f"{name} signal from {by!r} refused ({refused.type}): {refused.message}")
+            return False
+        return True
 
     def _decision(self, message: str) -> HumanDecision:
         return HumanDecision(incident_id=self._incident.incident_id, state=self._incident.state, message=message)
