@@ -18,6 +18,7 @@ import yaml
 
 from embedded.sandbox_monitoring import monitoring_installed
 from tests.support.policies import fast_policy
+from tests.support.processes import interrupt
 from zerotouch.ports import free_port
 
 
@@ -51,13 +52,7 @@ class Up:
             time.sleep(0.3)
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        interrupt(self.process)
         self.log.close()
         return self.process.returncode
 
