@@ -62,14 +62,17 @@ class GovernorWorkflow:
     @workflow.init
     def __init__(self, params: GovernorInput) -> None:
         self._settings = params.settings
-        self._book = params.book or GovernorBook()
+        continued = workflow.info().continued_run_id is not None
+        # Like the settings, the book (pause, mode, breakers, trust) is carried only by the Governor's
+        # own continue-as-new: a client starting a Governor cannot hand it a book of its choosing.
+        self._book = (params.book if continued else None) or GovernorBook()
         self._cluster = params.cluster
         self._run_limit = params.continue_as_new_after
         self._handled = 0  # in this run; continue-as-new resets it, the book keeps the total
         self._pause_version = 0
         # Only a run the Governor continued itself may trust the settings it was handed; the server
         # sets continued_run_id, so a client starting a Governor cannot claim it.
-        self._settings_trusted = params.settings_from_policy and workflow.info().continued_run_id is not None
+        self._settings_trusted = params.settings_from_policy and continued
 
     @workflow.run
     async def run(self, params: GovernorInput) -> None:
@@ -207,6 +210,10 @@ class GovernorWorkflow:
     def _require_approver(self, by: str, what: str) -> None:
         # Loosening a guardrail takes an approver of the policy; tightening one (pause,
         # observe, approve-all) is open to anyone, so stopping automation is never blocked.
+        # Approvers and their keys are settings: none count until the workers' policy is read.
+        _refuse_if(None if self._settings_trusted else
+                   "the Governor is still reading its settings from the workers' policy; try again in a moment",
+                   "SettingsLoading")
         approvers = self._settings.approvers
         if approvers is not None and by not in approvers:
             _refuse_if(f"{by!r} is not an approver in the policy and may not {what}", "NotAnApprover")

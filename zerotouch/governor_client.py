@@ -70,19 +70,31 @@ async def ensure_governor(
     )
 
 
+# A Governor just started reads its settings (approvers, keys) before it lets anyone loosen a
+# guardrail: the validator says "SettingsLoading" for that moment, and the client asks again.
+_SETTINGS_LOADING = "SettingsLoading"
+_SETTINGS_WAIT = timedelta(seconds=30)
+
+
 async def _update(client: Client, cluster: str, name: str, argument: BaseModel) -> GovernorAck:
     handle = client.get_workflow_handle(governor_id(cluster))
-    try:
-        ack: GovernorAck = await handle.execute_update(name, argument, result_type=GovernorAck)
-        return ack
-    except WorkflowUpdateFailedError as error:
-        cause: Any = error.cause
-        refusal = SettingsRefused if getattr(cause, "type", None) == SETTINGS_NOT_FROM_POLICY else GovernorError
-        raise refusal(getattr(cause, "message", None) or str(cause)) from None
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise GovernorError(_not_running(cluster)) from None
-        raise
+    deadline = asyncio.get_running_loop().time() + _SETTINGS_WAIT.total_seconds()
+    while True:
+        try:
+            ack: GovernorAck = await handle.execute_update(name, argument, result_type=GovernorAck)
+            return ack
+        except WorkflowUpdateFailedError as error:
+            cause: Any = error.cause
+            kind = getattr(cause, "type", None)
+            if kind == _SETTINGS_LOADING and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.2)
+                continue
+            refusal = SettingsRefused if kind == SETTINGS_NOT_FROM_POLICY else GovernorError
+            raise refusal(getattr(cause, "message", None) or str(cause)) from None
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise GovernorError(_not_running(cluster)) from None
+            raise
 
 
 _TRANSIENT = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE)

@@ -13,10 +13,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.governor.support import WorkersPolicy, ask, governor_worker, new_cluster, replay_and_record_governor
 from tests.governor.test_governor_workflow import request
+from zerotouch import governor_client as governor
 from zerotouch.governor_models import (
     GOVERNOR_WORKFLOW,
     UPDATE_SETTINGS,
     GovernorAck,
+    GovernorBook,
     GovernorInput,
     GovernorSettings,
     governor_id,
@@ -78,4 +80,20 @@ async def test_a_changed_policy_reaches_the_running_governor(time_env: WorkflowE
         ack = await handle.execute_update(UPDATE_SETTINGS, LOOSE, result_type=GovernorAck)
         assert "updated from the workers' policy" in ack.message
         assert (await ask(handle, request(2))).granted
+        await handle.terminate("test over")
+
+
+async def test_a_governor_started_with_a_book_of_its_starters_choosing_starts_clean(
+    time_env: WorkflowEnvironment,
+) -> None:
+    """The book (mode, pause, breakers, trust) is carried only by the Governor's own continue-as-new."""
+    client, cluster = time_env.client, new_cluster()
+    async with governor_worker(client, cluster, WorkersPolicy(STRICT)):
+        handed = GovernorBook(mode="observe", next_grant=99)
+        handle = await client.start_workflow(
+            GOVERNOR_WORKFLOW, GovernorInput(settings=STRICT, cluster=cluster, book=handed),
+            id=governor_id(cluster), task_queue=queue_for(WORKFLOWS_QUEUE, cluster))
+        grant = await ask(handle, request(1))
+        assert grant.granted and grant.grant_id == "grant-1", grant
+        assert (await governor.governor_status(client, cluster)).mode == "auto"
         await handle.terminate("test over")
