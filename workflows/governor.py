@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from zerotouch import activity_names as names
-    from zerotouch import approval_proofs, guardrails, metric_names
+    from zerotouch import approval_proofs, governor_status, guardrails, metric_names
     from zerotouch.approval_proofs import ApprovalProof
     from zerotouch.governor_models import (
         GOVERNOR_WORKFLOW,
@@ -251,7 +251,7 @@ class GovernorWorkflow:
 
     @workflow.query(name=QUERY_GOVERNOR_STATUS)
     def status(self) -> GovernorStatus:
-        return guardrails.status(self._book, self._settings, workflow.now())
+        return governor_status.status(self._book, self._settings, workflow.now())
 
 
 def _count_decision(decision: GrantDecision) -> None:

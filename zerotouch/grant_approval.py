@@ -15,13 +15,15 @@ from zerotouch.governor_models import GovernorBook, GovernorSettings, GrantReque
 
 def proven_approval(
     book: GovernorBook, settings: GovernorSettings, request: GrantRequest, now: datetime
-) -> Refusal | Accepted | None:
-    """None when no proof is needed; the accepted proof (spend it on the grant); or a refusal."""
+) -> tuple[Refusal | None, Accepted | None]:
+    """(refusal, None) when the proof fails; (None, the accepted proof: spend it on the grant) when it
+    holds; (None, None) when no proof is needed (no approval, or asserted approvers)."""
     approver = request.approved_by
     if approver is None or settings.identity != "verified":
-        return None
+        return None, None
     try:
-        return check_approved_grant(request.approval_proof, incident_id=request.incident_id, approver=approver,
-                                    keys=settings.approver_keys.get(approver, []), spent=book.spent_proofs, now=now)
+        return None, check_approved_grant(request.approval_proof, incident_id=request.incident_id, approver=approver,
+                                          keys=settings.approver_keys.get(approver, []), spent=book.spent_proofs,
+                                          now=now)
     except ProofRefused as refused:
-        return "unproven_approval", f"the approval by {approver} is not proven: {refused}", False, None
+        return ("unproven_approval", f"the approval by {approver} is not proven: {refused}", False, None), None

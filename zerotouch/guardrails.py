@@ -10,18 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from zerotouch.approval_proofs import Accepted, spend
+from zerotouch.approval_proofs import spend
 from zerotouch.durations import format_duration
 from zerotouch.governor_models import (
     BreakerCloseInput,
-    BreakerRow,
     BreakerState,
-    BudgetRow,
-    CooldownRow,
     DecisionCode,
     GovernorBook,
     GovernorSettings,
-    GovernorStatus,
     GrantDecision,
     GrantRecord,
     GrantRequest,
@@ -33,7 +29,6 @@ from zerotouch.governor_models import (
     Refusal,
     ResumeInput,
     TrustRecord,
-    TrustRow,
 )
 from zerotouch.grant_approval import proven_approval
 from zerotouch.policy import EXCLUDED_CLASSES
@@ -85,8 +80,8 @@ def decide(book: GovernorBook, settings: GovernorSettings, request: GrantRequest
         return earlier
     book.requests_handled += 1
     trust = confidence(book, settings, request.runbook, request.alert_class)
-    proof = proven_approval(book, settings, request, now)
-    refusal = (proof if isinstance(proof, tuple) else None) or _approval_checks(book, settings, request, now, trust) \
+    refusal, proof = proven_approval(book, settings, request, now)
+    refusal = refusal or _approval_checks(book, settings, request, now, trust) \
         or _limit_checks(book, settings, request, now)
     replicas, scale_refusal = (None, None) if refusal else _scale(settings, request)
     refusal = refusal or scale_refusal
@@ -119,7 +114,7 @@ def decide(book: GovernorBook, settings: GovernorSettings, request: GrantRequest
         runbook=request.runbook, alert_class=request.alert_class, namespace=request.namespace, granted_at=now,
     )
     book.granted[request.request_id] = decision
-    if isinstance(proof, Accepted):
+    if proof is not None:
         spend(book.spent_proofs, proof, now)
     if request.approved_by:
         _journal(book, now, request.approved_by, "approved action", f"{what} ({request.approval_note or 'no note'})")
@@ -319,35 +314,3 @@ def _forget(book: GovernorBook, settings: GovernorSettings, now: datetime) -> No
     for grant_id in [g for g, r in book.in_flight.items() if r.granted_at <= horizon]:
         del book.in_flight[grant_id]
 
-
-def status(book: GovernorBook, settings: GovernorSettings, now: datetime) -> GovernorStatus:
-    """What an operator sees: mode, pause, limits in use, breakers, trust table, budget."""
-    pause = paused(book, now)
-    namespaces = sorted({g.namespace for g in book.in_flight.values()})
-    rows = []
-    for record in sorted(book.trust.values(), key=lambda r: (r.runbook, r.alert_class)):
-        level = confidence(book, settings, record.runbook, record.alert_class)
-        rows.append(TrustRow(
-            runbook=record.runbook, alert_class=record.alert_class, successes=record.successes,
-            failures=record.failures, confidence=round(level, 4),
-            level="auto" if level >= settings.confidence_threshold - EPSILON else "approval",
-        ))
-    cost, budget = book.last_projected_cost, settings.monthly_budget
-    return GovernorStatus(
-        mode=book.mode,
-        paused_until=pause.until if pause else None,
-        paused_by=pause.by if pause else None,
-        pause_reason=pause.reason if pause else None,
-        cooldowns=[CooldownRow(key=k, until=at + settings.target_cooldown)
-                   for k, at in sorted(book.cooldowns.items()) if at + settings.target_cooldown > now],
-        rate_used=sum(1 for t in book.recent_grants if t > now - RATE_WINDOW),
-        rate_limit=settings.global_rate_per_minute,
-        in_flight={ns: n for ns in namespaces if (n := in_flight(book, settings, now, ns))},
-        breakers=[BreakerRow(runbook=name, open=b.open, recent_failures=len(b.failures), opened_at=b.opened_at,
-                             closed_by=b.closed_by) for name, b in sorted(book.breakers.items())],
-        trust=rows,
-        budget=BudgetRow(monthly=budget, projected=cost, notified=list(book.budget_notified),
-                         percent=round(100 * cost / budget, 1) if cost is not None and budget else None),
-        journal=book.journal[-20:],
-        requests_handled=book.requests_handled,
-    )

@@ -6,19 +6,12 @@ Every fixture stops what it started, by handle or PID, even when the test fails.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from kubernetes import client
 from temporalio.testing import ActivityEnvironment
@@ -26,11 +19,10 @@ from temporalio.testing import ActivityEnvironment
 from activities.kubernetes import KubernetesActivities
 from sandbox import SandboxCluster
 from tests.support.postgres import Postgres, PostgresUnavailable, running_postgres
+from tests.support.prometheus import running_prometheus
 from tests.support.waiting import wait_until as _wait_until
-from zerotouch.ports import free_port
 
 TICK = 0.05
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
 # --- activity environment ----------------------------------------------------------
@@ -102,45 +94,16 @@ class PrometheusServer:
 
 @pytest.fixture(scope="module")
 def prometheus() -> Iterator[PrometheusServer]:
-    if not os.path.exists(PROMETHEUS):
-        pytest.fail("prometheus is not installed; .ci/run installs it (apt-get install prometheus)")
     sandbox = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=TICK).start()
-    workdir = Path(tempfile.mkdtemp(prefix="zt-prom-"))
-    process: subprocess.Popen[bytes] | None = None
     try:
-        config = workdir / "prometheus.yml"
-        config.write_text(json.dumps({  # JSON is YAML; no extra dependency for the config
+        with running_prometheus({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [{"job_name": "sandbox",
                                 "static_configs": [{"targets": [f"127.0.0.1:{sandbox.port}"]}]}],
-        }))
-        port = free_port()
-        with open(workdir / "prometheus.log", "wb") as log:
-            process = subprocess.Popen(
-                [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"prometheus did not start: {(workdir / 'prometheus.log').read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield PrometheusServer(url=url, cluster=sandbox)
+        }) as url:
+            yield PrometheusServer(url=url, cluster=sandbox)
     finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
         sandbox.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # --- HTTP receiver -----------------------------------------------------------------

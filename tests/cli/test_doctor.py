@@ -8,26 +8,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from sandbox import SandboxCluster
 from tests.support.postgres import Postgres, PostgresUnavailable, running_postgres
+from tests.support.prometheus import running_prometheus
 from zerotouch.doctor import DoctorReport, check_channel
 from zerotouch.policy import Channel, parse_policy
 from zerotouch.ports import free_port
 
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 SECRET = "s3cret-pw"  # a test password: no output may contain it
 
 POLICY: dict[str, Any] = {
@@ -55,38 +51,8 @@ _OURS = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "PROMETHEUS_URL", "ZT_DOCTOR_"
 @pytest.fixture(scope="module")
 def prometheus() -> Iterator[str]:
     """Debian's Prometheus with nothing to scrape: the check only asks who it is."""
-    if not os.path.exists(PROMETHEUS):
-        pytest.fail("prometheus is not installed; .ci/run installs it (apt-get install prometheus)")
-    workdir = Path(tempfile.mkdtemp(prefix="zt-doctor-prom-"))
-    (workdir / "prometheus.yml").write_text("global: {scrape_interval: 15s}\n")
-    url, process = f"http://127.0.0.1:{free_port()}", None
-    try:
-        with (workdir / "prometheus.log").open("wb") as log:
-            process = subprocess.Popen(
-                [PROMETHEUS, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
-                 f"--web.listen-address={url.removeprefix('http://')}"], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while not _ready(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"prometheus did not start: {(workdir / 'prometheus.log').read_text()[-2000:]}")
-            time.sleep(0.1)
+    with running_prometheus({"global": {"scrape_interval": "15s"}}) as url:
         yield url
-    finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from zerotouch import guardrails
+from zerotouch import governor_status, guardrails
 from zerotouch.governor_models import (
     BreakerCloseInput,
     GovernorBook,
@@ -121,7 +121,7 @@ def test_trust_drops_below_threshold_after_failures_and_recovers_with_successes(
     for step in range(2):
         grant = guardrails.decide(book, settings, ask(step), NOW)
         guardrails.release(book, settings, OutcomeReport(grant_id=str(grant.grant_id), verified=False), NOW)
-        levels.append(guardrails.status(book, settings, NOW).trust[0].level)
+        levels.append(governor_status.status(book, settings, NOW).trust[0].level)
     assert levels == ["auto", "approval"]
     refused = guardrails.decide(book, settings, ask(5), NOW)
     assert (refused.code, refused.needs_approval, round(refused.confidence, 2)) == ("low_confidence", True, 0.73)
