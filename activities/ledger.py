@@ -20,10 +20,12 @@ from zerotouch.ledger_models import (
     LedgerReceipt,
     LedgerRecord,
     LedgerVerification,
+    Outcome,
 )
 from zerotouch.ledger_store import LedgerStore
 from zerotouch.models import TimelineEntry
 from zerotouch.postmortem import postmortem_markdown, redact, redact_labels
+from zerotouch.rotation_models import RotationRecord
 
 MACHINE_ACTORS = frozenset({"zerotouch", "alertmanager"})
 _JOINED = "another alert joined: "
@@ -42,6 +44,37 @@ class LedgerActivities:
     def append_backup_evidence(self, evidence: BackupEvidence) -> LedgerReceipt:
         """Append a test restore's report: one record per (verification, workflow run)."""
         return self._store.append(evidence_record(evidence, recorded_at=datetime.now(UTC)))
+
+
+    @activity.defn(name=names.APPEND_ROTATION_RECORD)
+    def append_rotation_record(self, record: RotationRecord) -> LedgerReceipt:
+        """Append a rotation's run: one record per (rotation workflow, run); references only."""
+        return self._store.append(rotation_record(record, recorded_at=datetime.now(UTC)))
+
+
+_ROTATION_OUTCOME: dict[str, Outcome] = {
+    "rotated": "resolved", "aborted": "aborted", "taken_over": "taken_over", "not_approved": "closed",
+    "refused": "closed", "planned": "closed", "rolled_back": "escalated", "failed": "escalated",
+    "revoke_held": "escalated",
+}
+
+
+def rotation_record(record: RotationRecord, *, recorded_at: datetime) -> LedgerRecord:
+    """A rotation as a ledger record: its summary as evidence, its timeline as the post-mortem."""
+    lines = [f"# Secret rotation {record.token} of {record.rotation}", "",
+             f"{record.kind} credential in Secret {record.secret.describe()}: {record.outcome}; requested by "
+             f"{record.requested_by}{', approved by ' + record.approved_by if record.approved_by else ''}; "
+             f"consumers: {', '.join(record.consumers) or 'none'}", "", *(f"- {redact(line)}" for line in record.steps)]
+    humans = [HumanStep(at=record.finished_at, actor=actor, kind=kind, message=f"{kind} rotation {record.token}")
+              for actor, kind in ((record.requested_by, "requested"), (record.approved_by, "approved"))
+              if actor and actor not in MACHINE_ACTORS and not actor.startswith("schedule")]
+    return LedgerRecord(
+        incident_id=record.workflow_id, run_id=record.run_id, recorded_at=recorded_at,
+        outcome=_ROTATION_OUTCOME[record.outcome], root_cause_class="secret-rotation", target=record.secret.describe(),
+        closed_at=record.finished_at, kind="secret_rotation",
+        automated=not record.approved_by and _ROTATION_OUTCOME[record.outcome] != "escalated",
+        evidence=record.model_dump(mode="json", exclude={"steps"}), humans=humans, postmortem="\n".join(lines),
+    )
 
 
 def evidence_record(evidence: BackupEvidence, *, recorded_at: datetime) -> LedgerRecord:

@@ -25,18 +25,26 @@ from activities.governor import GovernorActivities
 from activities.incidents import IncidentActivities
 from activities.kubernetes import KubernetesActivities
 from activities.ledger import LedgerActivities
+from activities.mongo_users import MongoUsers
 from activities.notify import NotifyActivities
+from activities.oauth_clients import OktaClientSecrets
 from activities.policy import PolicyActivities
 from activities.postgres import PostgresActivities
+from activities.postgres_roles import PostgresRoles
 from activities.prometheus import PrometheusActivities
+from activities.rotation_secrets import RotationSecretActivities
+from activities.rotation_targets import RotationTargetActivities
+from activities.secret_consumers import SecretConsumers
+from activities.secret_store import SecretStore
 from activities.workloads import WorkloadActivities
 from workers.backup_engines import engines
-from workers.clients import kubernetes_api_client, postgres_dsn_for
+from workers.clients import kubernetes_api_client, mongo_url_for, postgres_dsn_for
 from workflows.backup import BackupRetentionWorkflow, BackupVerificationWorkflow, BackupWorkflow
 from workflows.cronjob_run import CronJobHandoverWorkflow, CronJobRunWorkflow
 from workflows.governor import GovernorWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.scheduled_job import ScheduledJobWorkflow
+from workflows.secret_rotation import ScheduledRotationWorkflow, SecretRotationWorkflow
 from zerotouch.ledger_store import open_ledger
 from zerotouch.names import (
     ALL_QUEUES,
@@ -50,7 +58,8 @@ from zerotouch.names import (
 from zerotouch.settings import WorkerSettings
 
 WORKFLOWS: list[type] = [IncidentWorkflow, GovernorWorkflow, ScheduledJobWorkflow, CronJobRunWorkflow,
-                         CronJobHandoverWorkflow, BackupWorkflow, BackupVerificationWorkflow, BackupRetentionWorkflow]
+                         CronJobHandoverWorkflow, BackupWorkflow, BackupVerificationWorkflow, BackupRetentionWorkflow,
+                         SecretRotationWorkflow, ScheduledRotationWorkflow]
 ACTIVITY_QUEUES = (KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE, BACKUP_QUEUE)
 
 # The sandbox re-imports a workflow's modules for every new workflow instance; these helpers
@@ -73,6 +82,13 @@ PASSTHROUGH_MODULES = (
     "workflows.backup.calls",
     "workflows.backup.failures",
     "workflows.backup.targets",
+    "workflows.approver_checks",
+    "workflows.secret_rotation.calls",
+    "workflows.secret_rotation.decisions",
+    "workflows.secret_rotation.governor",
+    "workflows.secret_rotation.record",
+    "workflows.secret_rotation.state",
+    "workflows.secret_rotation.steps",
 )
 
 
@@ -101,9 +117,16 @@ def activities_for(
         api_client = kubernetes_api_client(settings)
         return [*_methods(KubernetesActivities(api_client=api_client)),
                 *_methods(CronJobActivities(api_client=api_client)),
-                *_methods(WorkloadActivities(api_client=api_client))]
+                *_methods(WorkloadActivities(api_client=api_client)),
+                *_methods(RotationSecretActivities(store=SecretStore(api_client=api_client),
+                                                   consumers=SecretConsumers(api_client=api_client)))]
     if queue == DATA_QUEUE:
-        return _methods(PostgresActivities(dsn_for=postgres_dsn_for))
+        sync_http = httpx.Client(timeout=10.0)  # the OAuth provider's admin API and token endpoint
+        return [*_methods(PostgresActivities(dsn_for=postgres_dsn_for)),
+                *_methods(RotationTargetActivities(
+                    secret_store=lambda: SecretStore(api_client=kubernetes_api_client(settings)),
+                    postgres=PostgresRoles(dsn_for=postgres_dsn_for), mongodb=MongoUsers.from_urls(mongo_url_for),
+                    oauth=OktaClientSecrets(http=sync_http), http=sync_http))]
     if queue == OBSERVE_QUEUE:
         return [
             *_methods(PrometheusActivities(url=settings.prometheus_url)),

@@ -24,6 +24,10 @@ INVALID_QUERY: Final = "InvalidQuery"
 MISSING_SECRET: Final = "MissingSecret"  # noqa: S105 (an error type, not a secret)
 UNKNOWN_CHANNEL: Final = "UnknownChannel"
 JOB_TIMEOUT: Final = "JobTimeout"  # a scheduled Job did not finish in time: waiting longer is the schedule's call
+# a rotation's pending credential was refused by its target: roll back, do not try the same one again
+CREDENTIAL_REJECTED: Final = "CredentialRejected"
+# the rotation's state in its Secret does not allow the step (another rotation's pending, a revoked previous)
+ROTATION_STATE: Final = "RotationState"
 
 NON_RETRYABLE: Final[tuple[str, ...]] = (
     INVALID_TARGET,
@@ -39,6 +43,8 @@ NON_RETRYABLE: Final[tuple[str, ...]] = (
     MISSING_SECRET,
     UNKNOWN_CHANNEL,
     JOB_TIMEOUT,
+    CREDENTIAL_REJECTED,
+    ROTATION_STATE,
 )
 
 # --- retryable: the next attempt may succeed ----------------------------------------------

@@ -25,6 +25,14 @@ RESOLVE_WORKLOAD: Final = "resolve_workload"  # owner references (activities/wor
 # scheduled jobs (workflows/scheduled_job)
 CREATE_SCHEDULED_JOB: Final = "create_scheduled_job"
 WAIT_FOR_JOB: Final = "wait_for_job"
+# secret rotation (workflows/secret_rotation): the Secret's state and its consumers
+READ_ROTATION_STATE: Final = "read_rotation_state"
+CREATE_PENDING_CREDENTIAL: Final = "create_pending_credential"
+FINISH_ROTATION: Final = "finish_rotation"
+ROLLBACK_ROTATION: Final = "rollback_rotation"
+MARK_ROTATION: Final = "mark_rotation"
+FIND_SECRET_CONSUMERS: Final = "find_secret_consumers"  # noqa: S105 (an activity name)
+ROLL_SECRET_CONSUMERS: Final = "roll_secret_consumers"  # noqa: S105 (an activity name)
 # imported CronJobs (workflows/cronjob_run)
 CREATE_CRONJOB_JOB: Final = "create_cronjob_job"
 SUSPEND_CRONJOB: Final = "suspend_cronjob"
@@ -32,6 +40,13 @@ SUSPEND_CRONJOB: Final = "suspend_cronjob"
 # --- zerotouch-data: databases -----------------------------------------------------------
 TERMINATE_IDLE_CONNECTIONS: Final = "terminate_idle_connections"
 GET_CONNECTION_USAGE: Final = "get_connection_usage"
+# secret rotation: the target system (PostgreSQL, MongoDB, the OAuth provider) learns, tests, forgets a credential
+SET_PENDING_CREDENTIAL: Final = "set_pending_credential"
+TEST_PENDING_CREDENTIAL: Final = "test_pending_credential"
+UNDO_PENDING_CREDENTIAL: Final = "undo_pending_credential"
+RESTORE_CURRENT_CREDENTIAL: Final = "restore_current_credential"
+REVOKE_PREVIOUS_CREDENTIAL: Final = "revoke_previous_credential"
+COUNT_CREDENTIAL_SESSIONS: Final = "count_credential_sessions"
 
 # --- zerotouch-observe: metrics, notifications, policy, Governor, ledger -----------------
 QUERY_PROMQL: Final = "query_promql"
@@ -46,6 +61,7 @@ UNPAUSE_SCHEDULE: Final = "unpause_schedule"  # the CronJob handover (workflows/
 FORWARD_ALERTS: Final = "forward_alerts"  # an incident merging into its workload's incident
 # a resolved incident asking Alertmanager whether its alerts still fire, before it closes
 FIND_FIRING_ALERTS: Final = "find_firing_alerts"
+APPEND_ROTATION_RECORD: Final = "append_rotation_record"  # a finished rotation in the ledger
 
 # --- zerotouch-backup: backups, test restores, retention (workflows/backup*) -------------
 TAKE_BACKUP: Final = "take_backup"
@@ -58,11 +74,15 @@ APPEND_BACKUP_EVIDENCE: Final = "append_backup_evidence"
 QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
     **dict.fromkeys((RESTART_DEPLOYMENT, SCALE_DEPLOYMENT, ROLLBACK_DEPLOYMENT, RAISE_MEMORY_LIMIT, EVICT_POD,
                      RUN_JOB, GET_ROLLOUT_STATUS, GET_CLUSTER_USAGE, WAIT_FOR_ROLLOUT, CREATE_SCHEDULED_JOB,
-                     WAIT_FOR_JOB, CREATE_CRONJOB_JOB, SUSPEND_CRONJOB, RESOLVE_WORKLOAD), KUBERNETES_QUEUE),
-    **dict.fromkeys((TERMINATE_IDLE_CONNECTIONS, GET_CONNECTION_USAGE), DATA_QUEUE),
+                     WAIT_FOR_JOB, CREATE_CRONJOB_JOB, SUSPEND_CRONJOB, RESOLVE_WORKLOAD, READ_ROTATION_STATE,
+                     CREATE_PENDING_CREDENTIAL, FINISH_ROTATION, ROLLBACK_ROTATION, MARK_ROTATION,
+                     FIND_SECRET_CONSUMERS, ROLL_SECRET_CONSUMERS), KUBERNETES_QUEUE),
+    **dict.fromkeys((TERMINATE_IDLE_CONNECTIONS, GET_CONNECTION_USAGE, SET_PENDING_CREDENTIAL, TEST_PENDING_CREDENTIAL,
+                     UNDO_PENDING_CREDENTIAL, RESTORE_CURRENT_CREDENTIAL, REVOKE_PREVIOUS_CREDENTIAL,
+                     COUNT_CREDENTIAL_SESSIONS), DATA_QUEUE),
     **dict.fromkeys((QUERY_PROMQL, WAIT_FOR_PROMQL, SEND_NOTIFICATION, LOAD_POLICY, GOVERNOR_SETTINGS, REQUEST_GRANT,
                      APPEND_INCIDENT_RECORD, UNPAUSE_SCHEDULE, FORWARD_ALERTS, APPEND_BACKUP_EVIDENCE,
-                     FIND_FIRING_ALERTS),
+                     FIND_FIRING_ALERTS, APPEND_ROTATION_RECORD),
                     OBSERVE_QUEUE),
     **dict.fromkeys((TAKE_BACKUP, VERIFY_BACKUP, BACKUP_CATALOG, APPLY_RETENTION), BACKUP_QUEUE),
 }

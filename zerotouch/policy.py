@@ -25,6 +25,7 @@ from zerotouch.approval_policy import Approvals
 from zerotouch.backups import BACKUP_ARGUMENTS, BackupsPolicy, targets_named
 from zerotouch.durations import Duration
 from zerotouch.quantities import parse_memory
+from zerotouch.rotations import SCHEDULED_ROTATION_WORKFLOW, RotationArgs, RotationsPolicy
 from zerotouch.runbooks import (
     ACTION_PARAMS_ERROR,
     Matcher,
@@ -215,6 +216,7 @@ class Policy(PolicyModel):
     job_templates: dict[str, JobTemplate] = Field(default_factory=dict)
     runbooks: list[Runbook] = Field(default_factory=list)
     backups: BackupsPolicy = Field(default_factory=BackupsPolicy, description="backup targets and repository")
+    rotations: RotationsPolicy = Field(default_factory=RotationsPolicy, description="credentials zerotouch rotates")
     schedules: list[ScheduleDeclaration] = Field(
         default_factory=list, description="Temporal Schedules `zerotouch schedules apply` keeps the server matching",
     )
@@ -235,6 +237,10 @@ class Policy(PolicyModel):
                 unknown = [t for t in named if t not in declared]
                 if unknown:
                     raise ValueError(f"schedule {schedule.name}: backup target(s) {unknown} not in backups.targets")
+            if schedule.workflow == SCHEDULED_ROTATION_WORKFLOW:
+                rotation = RotationArgs.model_validate(schedule.arguments).rotation
+                if rotation not in self.rotations.secrets:
+                    raise ValueError(f"schedule {schedule.name}: rotation {rotation!r} not in rotations.secrets")
         names = [r.name for r in self.runbooks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

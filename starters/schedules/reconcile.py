@@ -39,6 +39,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from zerotouch.backups import BACKUP_INPUTS
 from zerotouch.cronjobs import CronJobRunInput
 from zerotouch.names import WORKFLOWS_QUEUE, queue_for
+from zerotouch.rotations import SCHEDULED_ROTATION_WORKFLOW, RotationArgs, ScheduledRotationInput
 from zerotouch.schedules import (
     CRONJOB_RUN_WORKFLOW,
     MEMO_KEY,
@@ -71,6 +72,9 @@ def workflow_input(declaration: ScheduleDeclaration, cluster: str = "") -> BaseM
     if declaration.workflow in BACKUP_INPUTS:  # backups, verification, retention (zerotouch/backups.py)
         return BACKUP_INPUTS[declaration.workflow].model_validate(
             {"schedule": declaration.name, "cluster": cluster, "arguments": declaration.arguments})
+    if declaration.workflow == SCHEDULED_ROTATION_WORKFLOW:  # a secret rotation (zerotouch/rotations.py)
+        return ScheduledRotationInput(schedule=declaration.name, cluster=cluster,
+                                      arguments=RotationArgs.model_validate(declaration.arguments))
     if declaration.workflow == CRONJOB_RUN_WORKFLOW:  # an imported CronJob (starters/cronjob_import.py)
         return CronJobRunInput(schedule=declaration.name, cluster=cluster,
                                arguments=CronJobRunArgs.model_validate(declaration.arguments))

@@ -27,6 +27,11 @@ from workflows.cronjob_run import workflow as cronjob_workflow
 from workflows.incident import calls
 from workflows.scheduled_job import calls as scheduled_job_calls
 from workflows.scheduled_job import workflow as scheduled_job_workflow
+from workflows.secret_rotation import calls as rotation_calls
+from workflows.secret_rotation import governor as rotation_governor
+from workflows.secret_rotation import scheduled as rotation_scheduled
+from workflows.secret_rotation import steps as rotation_steps
+from workflows.secret_rotation import workflow as rotation_workflow
 from zerotouch import activity_names
 from zerotouch.action_params import ESCALATE, PARAMS_OF_ACTION, ActionName
 from zerotouch.settings import WorkerSettings
@@ -92,10 +97,15 @@ def test_workflows_call_only_registered_activities() -> None:
     backup_modules = (backup_calls, backup_failures, backup_retention, backup_verification, backup_workflow)
     assert set().union(*(_names_used(m) for m in backup_modules)) <= backup_calls.CALLED
     assert backup_calls.CALLED <= activity_names.ALL_ACTIVITIES
+    # Secret rotation (issue 14).
+    rotation_modules = (rotation_calls, rotation_governor, rotation_scheduled, rotation_steps, rotation_workflow)
+    assert set().union(*(_names_used(m) for m in rotation_modules)) <= rotation_calls.CALLED
+    assert rotation_calls.CALLED <= activity_names.ALL_ACTIVITIES
     # Every activity a worker registers is called by some workflow.
     assert activity_names.ALL_ACTIVITIES - {
         activity_names.GET_CONNECTION_USAGE, activity_names.QUERY_PROMQL} == \
-        calls.CALLED | scheduled_job_calls.CALLED | cronjob_calls.CALLED | backup_calls.CALLED | governor.CALLED
+        calls.CALLED | scheduled_job_calls.CALLED | cronjob_calls.CALLED | backup_calls.CALLED | governor.CALLED \
+        | rotation_calls.CALLED
 
 
 def test_the_old_hand_written_list_is_still_registered() -> None:
@@ -113,4 +123,8 @@ def test_the_old_hand_written_list_is_still_registered() -> None:
               "append_backup_evidence"}  # backups (issue 13)
     added |= {"governor_settings"}  # the Governor's limits only from the workers' policy (issue 18)
     added |= {"find_firing_alerts"}  # a resolved incident confirms at Alertmanager before closing (issue 18)
+    added |= {"read_rotation_state", "create_pending_credential", "finish_rotation", "rollback_rotation",
+              "mark_rotation", "find_secret_consumers", "roll_secret_consumers", "set_pending_credential",
+              "test_pending_credential", "undo_pending_credential", "restore_current_credential",
+              "revoke_previous_credential", "count_credential_sessions", "append_rotation_record"}  # issue 14
     assert expected | added == activity_names.ALL_ACTIVITIES

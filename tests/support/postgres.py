@@ -80,11 +80,12 @@ def _run(command: list[str]) -> None:
 
 @contextlib.contextmanager
 def running_postgres(max_connections: int = 60, *, settings: Mapping[str, str] | None = None,
-                     initdb_args: Sequence[str] = ()) -> Iterator[Postgres]:
+                     initdb_args: Sequence[str] = (), hba: Sequence[str] = ()) -> Iterator[Postgres]:
     """Start a PostgreSQL server on a free port; stop it (immediate mode) on exit.
 
     ``settings`` are appended to postgresql.conf (values quoted there, so paths need no shell
-    escaping); ``initdb_args`` are extra initdb options (e.g. ``--wal-segsize=1``).
+    escaping); ``initdb_args`` are extra initdb options (e.g. ``--wal-segsize=1``); ``hba`` lines
+    go before initdb's ``trust`` entries in pg_hba.conf (e.g. to make some logins need a password).
     Raises PostgresUnavailable before starting anything if the binaries are missing.
     """
     binaries = postgres_bin()
@@ -101,6 +102,10 @@ def running_postgres(max_connections: int = 60, *, settings: Mapping[str, str] |
         if settings:
             with (data / "postgresql.conf").open("a", encoding="utf-8") as conf:
                 conf.writelines(_conf_line(name, value) for name, value in settings.items())
+        if hba:
+            # the first matching line wins; rewritten in place so the file keeps the server user as owner
+            hba_conf = data / "pg_hba.conf"
+            hba_conf.write_text("".join(f"{line}\n" for line in hba) + hba_conf.read_text())
         port = free_port()
         options = (f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
                    f"-c max_connections={max_connections}")

@@ -8,20 +8,20 @@ loosen — approve, request a retry — also need a proof signed by the approver
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from zerotouch import approval_proofs
-    from zerotouch.approval_proofs import Accepted, ApprovalProof
+    from zerotouch.approval_proofs import Accepted
     from zerotouch.models import AbortInput, ApproveInput, RetryRequestInput, TakeOverInput
     from zerotouch.policy import Policy
 
+from workflows.approver_checks import SpentProofs as SpentProofs
+from workflows.approver_checks import require_approver as _require_approver
+from workflows.approver_checks import require_proof as _require_proof
+from workflows.approver_checks import spend as spend
 from workflows.incident.state import Incident
-
-SpentProofs = dict[str, datetime]
 
 
 def require_open(incident: Incident) -> None:
@@ -115,33 +115,6 @@ def request_id(incident: Incident) -> str:
     """What a proof binds to: the pending approval, or (a retry with nothing pending) the attempt count."""
     return approval_proofs.incident_request(incident.pending.request_id if incident.pending else None,
                                             incident.attempts)
-
-
-def spend(spent: SpentProofs, accepted: Accepted | None) -> str:
-    """Remember a used proof; returns how the decider's identity was established, for the timeline."""
-    if accepted is None:
-        return approval_proofs.ASSERTED
-    approval_proofs.spend(spent, accepted, workflow.now())
-    return accepted.describe()
-
-
-def _require_approver(policy: Policy | None, by: str) -> Policy:
-    if policy is None or not policy.approvers.allows(by):
-        raise ApplicationError(f"{by!r} is not an approver in the policy; ask one of its approvers",
-                               type="NotAnApprover")
-    return policy
-
-
-def _require_proof(policy: Policy, by: str, proof: ApprovalProof | None, decision: str, request: str,
-                   spent: SpentProofs) -> Accepted | None:
-    if not policy.approvals.verified:
-        return None
-    wanted = approval_proofs.Wanted(workflow.info().workflow_id, request, decision, by)
-    try:
-        return approval_proofs.check(proof, wanted=wanted, keys=policy.approvals.keys_of(by), spent=spent,
-                                     now=workflow.now())
-    except approval_proofs.ProofRefused as refused:
-        raise ApplicationError(str(refused), type=refused.kind) from None
 
 
 def _noted(note: str, identity: str) -> str:
