@@ -73,6 +73,11 @@ class RotationTargetActivities:
         if issued and issued in active:
             return f"client secret {issued} already issued for {target.client_id}"
         known = {content.annotations.get(f"{layout.ANNOTATION}{slot}-key-id") for slot in ("current", "previous")}
+        if known == {None} and len(active) == 1:
+            # The first rotation: the one active secret is the one in place; remember it to revoke it later.
+            (current,) = active
+            self._store.update(step.secret, lambda c: layout.adopt_current_key_id(c, current))
+            known = {current}
         for orphan in sorted(active - known) if known - {None} else []:
             # issued by an attempt that crashed before it could record the id: never handed to anyone
             self._oauth.revoke(target, orphan)

@@ -153,6 +153,14 @@ def with_key_id(content: SecretContent, token: str, key_id: str) -> SecretConten
     return replace(content, annotations={**content.annotations, _annotation("pending", "key-id"): key_id})
 
 
+def adopt_current_key_id(content: SecretContent, key_id: str) -> SecretContent | None:
+    """Record the provider's id of a client secret found in place (the only one active before the first
+    rotation), so its revoke after the grace window knows which one to delete."""
+    if content.annotations.get(_annotation("current", "key-id")):
+        return None
+    return replace(content, annotations={**content.annotations, _annotation("current", "key-id"): key_id})
+
+
 def promote(content: SecretContent, target: Target, token: str, at: datetime) -> SecretContent | None:
     """Finish: the pending credential becomes current, the current one previous (still valid)."""
     if content.annotations.get(_annotation("current", "version")) == token:

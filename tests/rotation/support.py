@@ -125,6 +125,7 @@ class LoginProbe:
     logins: int = 0
     failures: list[str] = field(default_factory=list)
     users: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # every password the Secret held (current, pending, previous)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -139,9 +140,11 @@ class LoginProbe:
             self._thread.join(timeout=30)
 
     def _run(self) -> None:
+        self.seen.add(self.database.initial_password)
         while not self._stop.is_set():
             started = time.monotonic()
             data, _ = secret_data(self.api)
+            self.seen.update(value for key, value in data.items() if key.endswith("password"))
             try:
                 with psycopg.connect(self.database.login_dsn(data["username"], data["password"])) as connection:
                     connection.execute("SELECT count(*) FROM orders").fetchone()

@@ -7,6 +7,7 @@ uses it. A probe logs in every 100 ms with whatever the Secret holds: it must ne
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox import SandboxCluster
+from tests.rotation.leaks import assert_absent, raw_histories
 from tests.rotation.support import (
     CONSUMER,
     NAMESPACE,
@@ -33,6 +35,7 @@ from tests.rotation.support import (
     secret_data,
     seed_secret,
 )
+from tests.rotation.test_replay import replay_and_record
 from tests.support.waiting import eventually
 from tests.support.zt import running_workers
 from zerotouch.models import ApproveInput
@@ -55,6 +58,14 @@ class Scene:
     @property
     def api(self) -> Any:
         return core(self.sandbox.url)
+
+    async def assert_no_credential_anywhere(self, seen: set[str], logs: pytest.LogCaptureFixture) -> None:
+        """Histories (every workflow of this cluster), the final status queries and the logs hold none."""
+        data, _ = secret_data(self.api)
+        credentials = seen | {v for k, v in data.items() if k.endswith("password")} | {self.database.initial_password}
+        assert_absent(await raw_histories(self.client, self.cluster), credentials, "history")
+        logged = "\n".join(f"{record.getMessage()} {record.exc_text or ''}" for record in logs.records)
+        assert_absent({"worker logs": logged.encode()}, credentials, "logs")
 
     async def start(self, requested_by: str = "alice") -> WorkflowHandle[Any, Any]:
         secret = self.policy.rotations.secrets[NAME].secret
@@ -99,14 +110,10 @@ async def result_of(handle: WorkflowHandle[Any, Any]) -> RotationResult:
     return RotationResult.model_validate(await handle.result())
 
 
-def assert_no_credential_in(history_json: str, *values: str) -> None:
-    for value in values:
-        assert value not in history_json, "a credential reached the workflow history"
-
-
 async def test_an_approved_rotation_moves_the_consumer_then_revokes_with_zero_failed_logins(
         dev_env: WorkflowEnvironment, sandbox: SandboxCluster, database: AppDatabase, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     async with scene(dev_env, sandbox, database, tmp_path, monkeypatch, automatic=False) as s:
         with LoginProbe(s.api, database) as probe:
             handle = await s.start(requested_by="alice")
@@ -127,8 +134,10 @@ async def test_an_approved_rotation_moves_the_consumer_then_revokes_with_zero_fa
         assert not database.can_login(ROLES[0]) and database.can_login(ROLES[1])
         deployment = sandbox_deployment(s.sandbox)
         assert result.token in deployment["spec"]["template"]["metadata"]["annotations"].values()
-        history = (await handle.fetch_history()).to_json()
-        assert_no_credential_in(history, data["password"], database.initial_password)
+        await s.assert_no_credential_anywhere(probe.seen, caplog)
+        status = await status_of(handle)
+        assert status is not None and data["password"] not in status.model_dump_json()
+        await replay_and_record(handle, "rotated-after-approval")
 
 
 def sandbox_deployment(sandbox: SandboxCluster) -> Any:
@@ -163,8 +172,10 @@ async def test_a_revoke_is_never_done_on_a_timeout(
         monkeypatch: pytest.MonkeyPatch) -> None:
     async with scene(dev_env, sandbox, database, tmp_path, monkeypatch, unused_timeout="2s") as s:
         with psycopg.connect(database.login_dsn(ROLES[0], database.initial_password)):
-            result = await result_of(await s.start())
+            handle = await s.start()
+            result = await result_of(handle)
         assert result.outcome == "revoke_held", result
+        await replay_and_record(handle, "revoke-held")
         assert database.can_login(ROLES[0]) and database.can_login(ROLES[1])
         _, annotations = secret_data(s.api)
         assert annotations["rotation.zerotouch.io/stage"] == "moved"
@@ -172,7 +183,7 @@ async def test_a_revoke_is_never_done_on_a_timeout(
 
 async def test_a_rollback_before_the_revoke_makes_the_previous_credential_current_again(
         dev_env: WorkflowEnvironment, sandbox: SandboxCluster, database: AppDatabase, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     async with scene(dev_env, sandbox, database, tmp_path, monkeypatch) as s:
         with LoginProbe(s.api, database) as probe, \
                 psycopg.connect(database.login_dsn(ROLES[0], database.initial_password)):
@@ -182,28 +193,34 @@ async def test_a_rollback_before_the_revoke_makes_the_previous_credential_curren
             await handle.execute_update("rollback", RollbackInput(by="carol", reason="errors in checkout"))
             result = await result_of(handle)
         assert result.outcome == "rolled_back", result
+        await replay_and_record(handle, "rollback-update")
         assert probe.failures == [], probe.failures
         data, annotations = secret_data(s.api)
         assert (data["username"], data["password"]) == (ROLES[0], database.initial_password)
         assert data["previous.username"] == ROLES[1]
         assert annotations["rotation.zerotouch.io/stage"] == "rolled_back"
         assert database.can_login(ROLES[0]) and database.can_login(ROLES[1])
+        await s.assert_no_credential_anywhere(probe.seen, caplog)
 
 
 async def test_a_failed_test_step_rolls_back_and_does_not_block_the_next_rotation(
         dev_env: WorkflowEnvironment, sandbox: SandboxCluster, database: AppDatabase, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     async with scene(dev_env, sandbox, database, tmp_path, monkeypatch) as s:
         database.set_hba([f"host all {ROLES[1]} 127.0.0.1/32 reject"])  # the new login will be refused
         with LoginProbe(s.api, database) as probe:
-            failed = await result_of(await s.start())
+            handle = await s.start()
+            failed = await result_of(handle)
         assert failed.outcome == "rolled_back", failed
+        await replay_and_record(handle, "test-step-refused")
         assert probe.failures == []
         data, annotations = secret_data(s.api)
         assert (data["username"], data["password"]) == (ROLES[0], database.initial_password)
         assert not [key for key in data if key.startswith("pending.")]
         assert annotations["rotation.zerotouch.io/stage"] == "rolled_back"
         assert not database.can_login(ROLES[1]), "the refused pending login was left enabled"
+        assert len(probe.seen) >= 2, "the probe never saw the refused pending password"
+        await s.assert_no_credential_anywhere(probe.seen, caplog)
         database.set_hba([])
         again = await result_of(await s.start())
         assert again.outcome == "rotated", again
@@ -212,7 +229,7 @@ async def test_a_failed_test_step_rolls_back_and_does_not_block_the_next_rotatio
 
 async def test_a_consumer_that_does_not_come_up_rolls_the_rotation_back(
         dev_env: WorkflowEnvironment, sandbox: SandboxCluster, database: AppDatabase, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     async with scene(dev_env, sandbox, database, tmp_path, monkeypatch, rollout_timeout="4s") as s:
         with LoginProbe(s.api, database) as probe:
             handle = await s.start()
@@ -225,3 +242,4 @@ async def test_a_consumer_that_does_not_come_up_rolls_the_rotation_back(
         assert (data["username"], data["password"]) == (ROLES[0], database.initial_password)
         status = await status_of(handle)
         assert status is not None and any(e.kind == "incident" for e in status.timeline)
+        await s.assert_no_credential_anywhere(probe.seen, caplog)

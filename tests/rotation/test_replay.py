@@ -1,0 +1,48 @@
+"""Golden histories of the rotation workflows replay against the current code.
+
+Record them again with `ZEROTOUCH_RECORD_HISTORIES=1 pytest tests/rotation/test_rotation_postgres.py
+tests/rotation/test_rotation_oauth.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowHistory
+from temporalio.worker import Replayer
+
+from workflows.secret_rotation import ScheduledRotationWorkflow, SecretRotationWorkflow
+from zerotouch.rotations import ROTATION_WORKFLOW
+from zerotouch.temporal import data_converter
+
+HISTORIES = Path(__file__).parent / "histories"
+WORKFLOWS = [SecretRotationWorkflow, ScheduledRotationWorkflow]
+EXPECTED = {"rotated-after-approval", "revoke-held", "rollback-update", "test-step-refused", "oauth-grace"}
+
+
+async def replay_and_record(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """Replay a finished run against today's code; with ZEROTOUCH_RECORD_HISTORIES=1 keep it as golden."""
+    history = await handle.fetch_history()
+    await Replayer(workflows=WORKFLOWS, data_converter=data_converter()).replay_workflow(history)
+    if os.environ.get("ZEROTOUCH_RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(parents=True, exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+def test_every_rotation_path_has_a_golden_history() -> None:
+    assert {path.stem for path in HISTORIES.glob("*.json")} >= EXPECTED, "record them (module docstring)"
+    for path in HISTORIES.glob("*.json"):
+        started = json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]
+        assert started["workflowType"]["name"] == ROTATION_WORKFLOW
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_golden_history_replays(path: Path) -> None:
+    text = path.read_text()
+    workflow_id = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]["workflowId"]
+    await Replayer(workflows=WORKFLOWS, data_converter=data_converter()).replay_workflow(
+        WorkflowHistory.from_json(workflow_id, text))
