@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from cli import backups, doctor, governor, incidents, ledger, policy, runtime, sandbox, schedules
+from cli import backups, doctor, governor, incidents, ledger, policy, runtime, sandbox, schedules, secrets
 from cli.common import Section
 from cli.errors import Reported, exit_status
 
@@ -23,6 +23,7 @@ SECTIONS: tuple[Section, ...] = (
     policy.SECTION,
     schedules.SECTION,
     backups.SECTION,
+    secrets.SECTION,
     sandbox.SECTION,
     doctor.SECTION,
 )

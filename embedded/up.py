@@ -207,7 +207,8 @@ async def run_embedded(options: EmbeddedOptions) -> None:
         telemetry.registry.register(schedule_metrics)  # zerotouch_schedule_* on the relay's /metrics
         watcher = asyncio.create_task(schedule_metrics.watch(client, stop, names=[d.name for d in policy.schedules]))
         relay = RelayServer(RelayConfig(host="127.0.0.1", port=options.relay_port, token=token,
-                                        group_by=policy.group_by, alert_sources=policy.alerts), client,
+                                        group_by=policy.group_by, alert_sources=policy.alerts,
+                                        rotations=policy.rotations), client,
                              telemetry=telemetry)
         await relay.start()
         relay_url = f"http://127.0.0.1:{relay.port}"

@@ -15,14 +15,16 @@ from typing import Any, Literal
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from starters.relay.auth import require_credentials
 from starters.relay.config import RelayConfig, RelayConfigError, load_token
-from starters.relay.deliver import CatchUp, TemporalRejected, TemporalUnavailable, deliver
+from starters.relay.deliver import TRANSIENT_STATUSES, CatchUp, TemporalRejected, TemporalUnavailable, deliver
 from starters.relay.metrics import WEBHOOK_PATH, RelayMetrics, RelayMetricsMiddleware
 from starters.relay.payload import parse_payload
+from starters.rotations import LeakReport, RotationError, start
 from zerotouch.alerts import WebhookPayload
 from zerotouch.http.limits import check_content_type, receive_body
 from zerotouch.telemetry import METRICS_CONTENT_TYPE, Telemetry
@@ -40,6 +42,18 @@ class Accepted(BaseModel):
     accepted: int = Field(description="alerts in the payload, all handed to Temporal")
     incidents: list[str] = Field(description="incident (workflow) IDs that received an alert")
     heartbeats: int = Field(default=0, description="always-firing alerts (Watchdog) accepted without an incident")
+
+
+class Rotating(BaseModel):
+    """The leaked credential's rotation: started now, or already under way."""
+
+    rotation: str
+    workflow_id: str
+    status: Literal["started", "already rotating"]
+
+
+LEAKED_PATH = "/v1/secrets/leaked"
+LEAK_MAX_BODY_BYTES = 16 * 1024  # a name, a Secret reference, 500 characters of reason
 
 
 class Problem(BaseModel):
@@ -152,6 +166,45 @@ def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | No
         accepted = Accepted(accepted=delivery.accepted, incidents=delivery.incidents, heartbeats=delivery.heartbeats)
         return Response(accepted.model_dump_json(), media_type="application/json")
 
+    @app.post(
+        LEAKED_PATH,
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=Rotating,
+        responses={**{code: _RESPONSES[code] for code in (400, 401, 408, 413, 415, 503)},
+                   404: _problem("the policy's rotations.secrets has no such rotation (or none for that Secret)"),
+                   422: _problem("not a leak report; names the field, e.g. `reason: String should have at most "
+                                 "500 characters`")},
+        summary="Report a leaked credential: rotate it now (emergency; the approval rules still apply)",
+        openapi_extra={"security": [{"bearerToken": []}, {"basicAuth": []}]},
+    )
+    async def secret_leaked(request: Request) -> Response:
+        # As for the webhook: credentials and size are settled before anything is read.
+        require_credentials(request.headers.get("authorization"), config)
+        check_content_type(request)
+        body = await receive_body(request, limit=LEAK_MAX_BODY_BYTES, timeout=config.request_timeout_seconds)
+        report = _leak_report(body)
+        try:
+            name = report.rotation_name(config.rotations)
+        except RotationError as error:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from None
+        try:
+            async with asyncio.timeout(config.temporal_timeout_seconds):
+                started = await start(client, config.rotations, name, config.cluster, requested_by=report.source,
+                                      reason=report.reason, emergency=True, task_queue=config.task_queue)
+        except (TimeoutError, RPCError) as error:
+            if isinstance(error, RPCError) and error.status not in TRANSIENT_STATUSES:
+                raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=f"Temporal refused: {error}") from None
+            log.warning("answering 503 to a leak report of %s: %s", name, error or "timeout")
+            return JSONResponse({"detail": "Temporal is unreachable; retry later"},
+                                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                                headers={"Retry-After": str(config.retry_after_seconds)})
+        log.warning("credential of rotation %s reported leaked by %s: %s (%s)", name, report.source,
+                    started.workflow_id, "started" if started.started else "already rotating")
+        answer = Rotating(rotation=name, workflow_id=started.workflow_id,
+                          status="started" if started.started else "already rotating")
+        return Response(answer.model_dump_json(), status_code=status.HTTP_202_ACCEPTED,
+                        media_type="application/json")
+
     @app.get(
         "/healthz",
         response_model=Health,
@@ -188,6 +241,21 @@ def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | No
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _leak_report(body: bytes | bytearray) -> LeakReport:
+    """400 for broken JSON, 422 naming the first bad field otherwise (never echoing what was sent)."""
+    try:
+        return LeakReport.model_validate_json(body)
+    except ValidationError as error:
+        details = error.errors(include_url=False, include_input=False, include_context=False)
+        if any(item["type"] == "json_invalid" for item in details):
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"body is not valid JSON: {details[0]['msg']}") \
+                from None
+        first = details[0]
+        where = ".".join(str(part)[:64] for part in first["loc"]) or "body"
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            detail=f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 async def _temporal_reachable(client: Client) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 from zerotouch.alert_sources import AlertSources
 from zerotouch.http.serving import is_loopback, serving_problem
 from zerotouch.names import WORKFLOWS_QUEUE
+from zerotouch.rotations import RotationsPolicy
 
 DEFAULT_GROUP_BY = ("alertname", "namespace", "workload")
 # Alertmanager posts a whole aggregation group in one webhook and drops it for good on a 4xx.
@@ -35,6 +36,7 @@ class RelayConfig:
         basic_users: user → password accepted with HTTP basic auth (Alertmanager's ``basic_auth``).
         group_by: labels that make one incident (the policy's ``group_by``); empty = per fingerprint.
         alert_sources: the policy's ``alerts:``; its heartbeats (Watchdog) are accepted and dropped.
+        rotations: the policy's ``rotations:``; a leak report (POST /v1/secrets/leaked) must name one.
         task_queue: base queue of the incident workflows; ``cluster`` is appended as a scope.
         cluster: cluster scope, passed to the workflow and suffixed to the task queue.
         max_body_bytes: largest accepted body (default 8 MiB: an aggregation group of 5,000
@@ -55,6 +57,7 @@ class RelayConfig:
     basic_users: dict[str, str] = field(default_factory=dict, repr=False)
     group_by: list[str] = field(default_factory=lambda: list(DEFAULT_GROUP_BY))
     alert_sources: AlertSources = field(default_factory=AlertSources)
+    rotations: RotationsPolicy = field(default_factory=RotationsPolicy, repr=False)  # a policy section: too long to log
     task_queue: str = WORKFLOWS_QUEUE
     cluster: str = ""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES

@@ -27,7 +27,7 @@ from zerotouch.incident_signals import tell_incident
 log = logging.getLogger("zerotouch.relay")
 
 # Statuses after which the same call may well succeed later: Alertmanager should retry.
-_TRANSIENT = {
+TRANSIENT_STATUSES = {
     RPCStatusCode.UNAVAILABLE,
     RPCStatusCode.DEADLINE_EXCEEDED,
     RPCStatusCode.RESOURCE_EXHAUSTED,
@@ -214,7 +214,7 @@ async def deliver(client: Client, payload: WebhookPayload, config: RelayConfig,
 
 
 def _classify(error: BaseException) -> Exception:
-    if isinstance(error, RPCError) and error.status in _TRANSIENT:
+    if isinstance(error, RPCError) and error.status in TRANSIENT_STATUSES:
         return TemporalUnavailable(f"Temporal is unavailable ({error.status.name})")
     if isinstance(error, RPCError):
         status = error.status.name if error.status is not None else "unknown status"

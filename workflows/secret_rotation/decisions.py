@@ -63,6 +63,9 @@ def check_rollback(run: RotationRun | None, decision: RollbackInput) -> None:
     run = require_running(run)
     if run.rollback_by is not None:
         raise ApplicationError(f"{run.rollback_by!r} already asked for a rollback", type="AlreadyRollingBack")
+    if run.status.stage == "idle":
+        raise ApplicationError("nothing has changed yet, so there is nothing to roll back; abort it instead",
+                               type="NothingToRollBack")
     if run.status.stage == "revoked":
         raise ApplicationError("the old credential is revoked; rotate again instead of rolling back",
                                type="PreviousRevoked")
