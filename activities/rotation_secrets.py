@@ -1,4 +1,5 @@
-"""Secret rotation on the Kubernetes side: the Secret that holds the versions, and the Deployments that read it.
+"""Secret rotation in the Kubernetes Secret that holds the versions (on the data worker, the only one with
+access to the rotated Secrets).
 
 Each activity is one transition of `zerotouch.rotation_secret`, written with a resourceVersion
 guard by the Secret store, keyed by the rotation's token: a retry after a crash finds the
@@ -8,31 +9,33 @@ and never returned.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cached_property
+
 from temporalio import activity
 
 from activities.credentials import generate
 from activities.keepalive import keeps_alive
-from activities.secret_consumers import SecretConsumers
 from activities.secret_store import SecretStore
 from zerotouch import activity_names as names
 from zerotouch import rotation_secret as layout
 from zerotouch.rotation_models import (
-    ConsumerList,
-    ConsumerRollout,
-    RolledOut,
     RotationStep,
     RotationView,
     StageMark,
     StepResult,
 )
 from zerotouch.rotation_secret import SecretContent
-from zerotouch.rotations import KubernetesTarget, SecretRef
+from zerotouch.rotations import KubernetesTarget
 
 
 class RotationSecretActivities:
-    def __init__(self, *, store: SecretStore, consumers: SecretConsumers) -> None:
-        self._store = store
-        self._consumers = consumers
+    def __init__(self, *, secret_store: Callable[[], SecretStore]) -> None:
+        self._store_factory = secret_store  # the data worker needs Kubernetes only when it rotates
+
+    @cached_property
+    def _store(self) -> SecretStore:
+        return self._store_factory()
 
     def _result(self, step: RotationStep, written: tuple[SecretContent, bool], detail: str) -> StepResult:
         content, changed = written
@@ -96,15 +99,3 @@ class RotationSecretActivities:
         written = self._store.update(step.secret, lambda c: layout.mark(c, step.token, mark.stage, step.at,
                                                                         mark.verified))
         return self._result(step, written, f"stage {mark.stage}")
-
-    @activity.defn(name=names.FIND_SECRET_CONSUMERS)
-    @keeps_alive
-    def find_secret_consumers(self, secret: SecretRef) -> ConsumerList:
-        """The Deployments whose pod templates read the Secret (env, envFrom, volumes, projected)."""
-        return ConsumerList(secret=secret, consumers=self._consumers.find(secret))
-
-    @activity.defn(name=names.ROLL_SECRET_CONSUMERS)
-    @keeps_alive
-    def roll_secret_consumers(self, rollout: ConsumerRollout) -> RolledOut:
-        """kubectl rollout restart, once per credential version (a pod-template annotation)."""
-        return self._consumers.roll(rollout.secret, rollout.deployments, rollout.version)

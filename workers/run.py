@@ -32,6 +32,7 @@ from activities.policy import PolicyActivities
 from activities.postgres import PostgresActivities
 from activities.postgres_roles import PostgresRoles
 from activities.prometheus import PrometheusActivities
+from activities.rotation_consumers import SecretConsumerActivities
 from activities.rotation_secrets import RotationSecretActivities
 from activities.rotation_targets import RotationTargetActivities
 from activities.secret_consumers import SecretConsumers
@@ -118,13 +119,17 @@ def activities_for(
         return [*_methods(KubernetesActivities(api_client=api_client)),
                 *_methods(CronJobActivities(api_client=api_client)),
                 *_methods(WorkloadActivities(api_client=api_client)),
-                *_methods(RotationSecretActivities(store=SecretStore(api_client=api_client),
-                                                   consumers=SecretConsumers(api_client=api_client)))]
+                *_methods(SecretConsumerActivities(consumers=SecretConsumers(api_client=api_client)))]
     if queue == DATA_QUEUE:
         sync_http = httpx.Client(timeout=10.0)  # the OAuth provider's admin API and token endpoint
+
+        def secret_store() -> SecretStore:  # built on first use: a data worker that never rotates needs no Kubernetes
+            return SecretStore(api_client=kubernetes_api_client(settings))
+
         return [*_methods(PostgresActivities(dsn_for=postgres_dsn_for)),
+                *_methods(RotationSecretActivities(secret_store=secret_store)),
                 *_methods(RotationTargetActivities(
-                    secret_store=lambda: SecretStore(api_client=kubernetes_api_client(settings)),
+                    secret_store=secret_store,
                     postgres=PostgresRoles(dsn_for=postgres_dsn_for), mongodb=MongoUsers.from_urls(mongo_url_for),
                     oauth=OktaClientSecrets(http=sync_http), http=sync_http))]
     if queue == OBSERVE_QUEUE:

@@ -25,12 +25,7 @@ RESOLVE_WORKLOAD: Final = "resolve_workload"  # owner references (activities/wor
 # scheduled jobs (workflows/scheduled_job)
 CREATE_SCHEDULED_JOB: Final = "create_scheduled_job"
 WAIT_FOR_JOB: Final = "wait_for_job"
-# secret rotation (workflows/secret_rotation): the Secret's state and its consumers
-READ_ROTATION_STATE: Final = "read_rotation_state"
-CREATE_PENDING_CREDENTIAL: Final = "create_pending_credential"
-FINISH_ROTATION: Final = "finish_rotation"
-ROLLBACK_ROTATION: Final = "rollback_rotation"
-MARK_ROTATION: Final = "mark_rotation"
+# secret rotation (workflows/secret_rotation): the Deployments that read the Secret
 FIND_SECRET_CONSUMERS: Final = "find_secret_consumers"  # noqa: S105 (an activity name)
 ROLL_SECRET_CONSUMERS: Final = "roll_secret_consumers"  # noqa: S105 (an activity name)
 # imported CronJobs (workflows/cronjob_run)
@@ -40,7 +35,14 @@ SUSPEND_CRONJOB: Final = "suspend_cronjob"
 # --- zerotouch-data: databases -----------------------------------------------------------
 TERMINATE_IDLE_CONNECTIONS: Final = "terminate_idle_connections"
 GET_CONNECTION_USAGE: Final = "get_connection_usage"
-# secret rotation: the target system (PostgreSQL, MongoDB, the OAuth provider) learns, tests, forgets a credential
+# secret rotation: the Secret that holds the credential versions (only the data worker may touch
+# credentials: deploy/kubernetes/rbac.yaml gives its ServiceAccount, and no other, the rotated Secrets)
+READ_ROTATION_STATE: Final = "read_rotation_state"
+CREATE_PENDING_CREDENTIAL: Final = "create_pending_credential"
+FINISH_ROTATION: Final = "finish_rotation"
+ROLLBACK_ROTATION: Final = "rollback_rotation"
+MARK_ROTATION: Final = "mark_rotation"
+# ... and the target system (PostgreSQL, MongoDB, the OAuth provider) learns, tests, forgets a credential
 SET_PENDING_CREDENTIAL: Final = "set_pending_credential"
 TEST_PENDING_CREDENTIAL: Final = "test_pending_credential"
 UNDO_PENDING_CREDENTIAL: Final = "undo_pending_credential"
@@ -74,10 +76,10 @@ APPEND_BACKUP_EVIDENCE: Final = "append_backup_evidence"
 QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
     **dict.fromkeys((RESTART_DEPLOYMENT, SCALE_DEPLOYMENT, ROLLBACK_DEPLOYMENT, RAISE_MEMORY_LIMIT, EVICT_POD,
                      RUN_JOB, GET_ROLLOUT_STATUS, GET_CLUSTER_USAGE, WAIT_FOR_ROLLOUT, CREATE_SCHEDULED_JOB,
-                     WAIT_FOR_JOB, CREATE_CRONJOB_JOB, SUSPEND_CRONJOB, RESOLVE_WORKLOAD, READ_ROTATION_STATE,
-                     CREATE_PENDING_CREDENTIAL, FINISH_ROTATION, ROLLBACK_ROTATION, MARK_ROTATION,
-                     FIND_SECRET_CONSUMERS, ROLL_SECRET_CONSUMERS), KUBERNETES_QUEUE),
-    **dict.fromkeys((TERMINATE_IDLE_CONNECTIONS, GET_CONNECTION_USAGE, SET_PENDING_CREDENTIAL, TEST_PENDING_CREDENTIAL,
+                     WAIT_FOR_JOB, CREATE_CRONJOB_JOB, SUSPEND_CRONJOB, RESOLVE_WORKLOAD, FIND_SECRET_CONSUMERS,
+                     ROLL_SECRET_CONSUMERS), KUBERNETES_QUEUE),
+    **dict.fromkeys((TERMINATE_IDLE_CONNECTIONS, GET_CONNECTION_USAGE, READ_ROTATION_STATE, CREATE_PENDING_CREDENTIAL,
+                     FINISH_ROTATION, ROLLBACK_ROTATION, MARK_ROTATION, SET_PENDING_CREDENTIAL, TEST_PENDING_CREDENTIAL,
                      UNDO_PENDING_CREDENTIAL, RESTORE_CURRENT_CREDENTIAL, REVOKE_PREVIOUS_CREDENTIAL,
                      COUNT_CREDENTIAL_SESSIONS), DATA_QUEUE),
     **dict.fromkeys((QUERY_PROMQL, WAIT_FOR_PROMQL, SEND_NOTIFICATION, LOAD_POLICY, GOVERNOR_SETTINGS, REQUEST_GRANT,
