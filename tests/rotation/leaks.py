@@ -10,7 +10,12 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload, WorkflowExecution
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
+from temporalio.client import WorkflowExecution as Execution
 from temporalio.converter import PayloadCodec
+
+from zerotouch.governor_models import governor_id
+from zerotouch.names import INCIDENT_ID_PREFIX
+from zerotouch.rotations import ROTATION_WORKFLOW_ID_PREFIX
 
 
 def forms(secret: str) -> list[bytes]:
@@ -18,12 +23,19 @@ def forms(secret: str) -> list[bytes]:
     return [raw, base64.b64encode(raw), base64.urlsafe_b64encode(raw)]
 
 
-async def raw_histories(client: Client, containing: str) -> dict[str, bytes]:
-    """Every history whose workflow ID contains ``containing`` (a test's cluster scope), as protobuf bytes."""
+async def executions_of(client: Client, cluster: str) -> list[Execution]:
+    """Every workflow of a test's cluster scope: its rotations, its Governor, the incidents they opened.
+
+    Asked by ID prefix, not by listing the whole (shared) dev server and filtering."""
+    prefixes = (f"{ROTATION_WORKFLOW_ID_PREFIX}{cluster}-", governor_id(cluster), f"{INCIDENT_ID_PREFIX}{cluster}-")
+    return [execution for prefix in prefixes
+            async for execution in client.list_workflows(f"WorkflowId STARTS_WITH '{prefix}'")]
+
+
+async def raw_histories(client: Client, cluster: str) -> dict[str, bytes]:
+    """Every history of the cluster scope, as protobuf bytes."""
     found: dict[str, bytes] = {}
-    async for execution in client.list_workflows():
-        if containing not in execution.id:
-            continue
+    for execution in await executions_of(client, cluster):
         chunks, token = [], b""
         while True:
             page = await client.workflow_service.get_workflow_execution_history(GetWorkflowExecutionHistoryRequest(
@@ -38,12 +50,10 @@ async def raw_histories(client: Client, containing: str) -> dict[str, bytes]:
     return found
 
 
-async def decoded_payloads(client: Client, codec: PayloadCodec, containing: str) -> dict[str, bytes]:
+async def decoded_payloads(client: Client, codec: PayloadCodec, cluster: str) -> dict[str, bytes]:
     """Every payload of those histories decrypted through the codec: what an operator with the key sees."""
     found: dict[str, bytes] = {}
-    async for execution in client.list_workflows():
-        if containing not in execution.id:
-            continue
+    for execution in await executions_of(client, cluster):
         history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
         sealed: list[Payload] = []
         for event in history.events:

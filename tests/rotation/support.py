@@ -94,19 +94,25 @@ def rotation_policy(tmp_path: Path, rotations: dict[str, dict[str, Any]], *, aut
     return Policy.model_validate(document)
 
 
-def core(url: str) -> k8s.CoreV1Api:
+def core(url: str) -> Any:
+    """The official client's CoreV1Api on the sandbox (Any: the tests hand it plain dicts, as kubectl would)."""
     configuration = k8s.Configuration()
     configuration.host = url
     return k8s.CoreV1Api(k8s.ApiClient(configuration))
 
 
-def secret_data(api: k8s.CoreV1Api) -> tuple[dict[str, str], dict[str, str]]:
+def apps(api: Any) -> Any:
+    """AppsV1Api over the same client."""
+    return k8s.AppsV1Api(api.api_client)
+
+
+def secret_data(api: Any) -> tuple[dict[str, str], dict[str, str]]:
     secret = api.read_namespaced_secret(SECRET, NAMESPACE)
     data = {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
     return data, dict(secret.metadata.annotations or {})
 
 
-def seed_secret(api: k8s.CoreV1Api, username: str, password: str) -> None:
+def seed_secret(api: Any, username: str, password: str) -> None:
     """The Secret as an application would have it before zerotouch: the current login, no rotation state."""
     body = {"metadata": {"name": SECRET, "namespace": NAMESPACE},
             "data": {"username": base64.b64encode(username.encode()).decode(),
@@ -120,7 +126,7 @@ def seed_secret(api: k8s.CoreV1Api, username: str, password: str) -> None:
 class LoginProbe:
     """Logs in every 100 ms with what the Secret holds right then; counts what failed and why."""
 
-    api: k8s.CoreV1Api
+    api: Any
     database: AppDatabase
     interval: float = 0.1
     logins: int = 0

@@ -17,11 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from kubernetes import client as k8s
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox import SandboxCluster
-from tests.rotation.support import core, rotation_policy
+from tests.rotation.support import apps, core, rotation_policy
 from tests.rotation.test_replay import replay_and_record
 from tests.rotation.test_rotation_postgres import result_of, wait_status
 from tests.support.oauth_server import OAuthServer, running_oauth_server
@@ -46,7 +45,7 @@ def token_works(server: OAuthServer, secret: str) -> bool:
     return response.status_code == 200 and "access_token" in response.json()
 
 
-def current_secret(api: k8s.CoreV1Api) -> str:
+def current_secret(api: Any) -> str:
     secret = api.read_namespaced_secret(SECRET, NAMESPACE)
     return base64.b64decode(secret.data["client_secret"]).decode()
 
@@ -57,9 +56,9 @@ def seed(sandbox: SandboxCluster, initial: str) -> None:
         "metadata": {"name": SECRET, "namespace": NAMESPACE},
         "data": {"client_id": base64.b64encode(CLIENT.encode()).decode(),
                  "client_secret": base64.b64encode(initial.encode()).decode()}})
-    apps = k8s.AppsV1Api(api.api_client)
+    deployments = apps(api)
     labels = {"app": CONSUMER}
-    apps.create_namespaced_deployment(NAMESPACE, {
+    deployments.create_namespaced_deployment(NAMESPACE, {
         "metadata": {"name": CONSUMER, "namespace": NAMESPACE, "labels": labels},
         "spec": {"replicas": 2, "selector": {"matchLabels": labels},
                  "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
@@ -71,7 +70,7 @@ def seed(sandbox: SandboxCluster, initial: str) -> None:
 class TokenProbe:
     """Asks for a token every 100 ms with the Secret's current client secret."""
 
-    api: k8s.CoreV1Api
+    api: Any
     server: OAuthServer
     asked: int = 0
     refused: list[str] = field(default_factory=list)

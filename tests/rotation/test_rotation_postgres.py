@@ -135,8 +135,8 @@ async def test_an_approved_rotation_moves_the_consumer_then_revokes_with_zero_fa
         deployment = sandbox_deployment(s.sandbox)
         assert result.token in deployment["spec"]["template"]["metadata"]["annotations"].values()
         await s.assert_no_credential_anywhere(probe.seen, caplog)
-        status = await status_of(handle)
-        assert status is not None and data["password"] not in status.model_dump_json()
+        final = await status_of(handle)
+        assert final is not None and data["password"] not in final.model_dump_json()
         await replay_and_record(handle, "rotated-after-approval")
 
 

@@ -13,13 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client as k8s
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox import SandboxCluster
 from starters import schedules
-from tests.rotation.support import core, rotation_policy
+from tests.rotation.support import apps, core, rotation_policy
 from tests.support.waiting import eventually
 from tests.support.zt import running_workers
 from zerotouch.rotation_models import RotationResult
@@ -34,7 +33,7 @@ def seed(sandbox: SandboxCluster) -> None:
     api.create_namespaced_secret(NAMESPACE, {"metadata": {"name": SECRET, "namespace": NAMESPACE},
                                              "data": {"token": base64.b64encode(b"first-token-value").decode()}})
     labels = {"app": CONSUMER}
-    k8s.AppsV1Api(api.api_client).create_namespaced_deployment(NAMESPACE, {
+    apps(api).create_namespaced_deployment(NAMESPACE, {
         "metadata": {"name": CONSUMER, "namespace": NAMESPACE, "labels": labels},
         "spec": {"replicas": 1, "selector": {"matchLabels": labels},
                  "template": {"metadata": {"labels": labels}, "spec": {
@@ -110,5 +109,5 @@ async def test_a_scheduled_rotation_rotates_and_a_second_trigger_while_it_runs_s
         return all(state == WorkflowExecutionStatus.COMPLETED for state in states)
 
     await eventually(both_done, timeout=30, what="both scheduled runs completed")
-    deployment = k8s.AppsV1Api(core(sandbox.url).api_client).read_namespaced_deployment(CONSUMER, NAMESPACE)
+    deployment = apps(core(sandbox.url)).read_namespaced_deployment(CONSUMER, NAMESPACE)
     assert result.token in (deployment.spec.template.metadata.annotations or {}).values()
