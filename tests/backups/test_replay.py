@@ -6,17 +6,15 @@ Record them again with `ZEROTOUCH_RECORD_HISTORIES=1 pytest tests/backups/test_w
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowHistory
-from temporalio.worker import Replayer
+from temporalio.client import WorkflowHandle
 
+from tests.support import histories
 from workflows.backup import BackupRetentionWorkflow, BackupVerificationWorkflow, BackupWorkflow
 from zerotouch.backups import BACKUP_WORKFLOW, RETENTION_WORKFLOW, VERIFICATION_WORKFLOW
-from zerotouch.temporal import data_converter
 
 HISTORIES = Path(__file__).parent / "histories"
 WORKFLOWS = [BackupWorkflow, BackupVerificationWorkflow, BackupRetentionWorkflow]
@@ -24,11 +22,7 @@ WORKFLOWS = [BackupWorkflow, BackupVerificationWorkflow, BackupRetentionWorkflow
 
 async def replay_and_record(handle: WorkflowHandle[Any, Any], name: str) -> None:
     """Replay a finished run against today's code; with ZEROTOUCH_RECORD_HISTORIES=1 keep it as golden."""
-    history = await handle.fetch_history()
-    await Replayer(workflows=WORKFLOWS, data_converter=data_converter()).replay_workflow(history)
-    if os.environ.get("ZEROTOUCH_RECORD_HISTORIES") == "1":
-        HISTORIES.mkdir(parents=True, exist_ok=True)
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
+    await histories.replay_and_record(handle, name, WORKFLOWS, HISTORIES)
 
 
 def test_every_backup_workflow_has_a_golden_history() -> None:
@@ -40,7 +34,4 @@ def test_every_backup_workflow_has_a_golden_history() -> None:
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_golden_history_replays(path: Path) -> None:
-    text = path.read_text()
-    workflow_id = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]["workflowId"]
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter())
-    await replayer.replay_workflow(WorkflowHistory.from_json(workflow_id, text))
+    await histories.replay_file(path, WORKFLOWS)

@@ -13,9 +13,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 from kubernetes import client as k8s
@@ -122,22 +122,24 @@ def seed_secret(api: Any, username: str, password: str) -> None:
     api.create_namespaced_secret(NAMESPACE, body)
 
 
-@dataclass
-class LoginProbe:
-    """Logs in every 100 ms with what the Secret holds right then; counts what failed and why."""
+class Probe:
+    """Tries something every ``interval`` seconds on a thread of its own, as a consumer would; counts failures.
 
-    api: Any
-    database: AppDatabase
-    interval: float = 0.1
-    logins: int = 0
-    failures: list[str] = field(default_factory=list)
-    users: set[str] = field(default_factory=set)
-    seen: set[str] = field(default_factory=set)  # every password the Secret held (current, pending, previous)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    Subclasses implement `attempt`: return normally when it worked, raise `ProbeFailed` saying why."""
 
-    def __enter__(self) -> LoginProbe:
-        self._thread = threading.Thread(target=self._run, name="login-probe", daemon=True)
+    interval = 0.1
+
+    def __init__(self) -> None:
+        self.tries = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def attempt(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
 
@@ -147,19 +149,40 @@ class LoginProbe:
             self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        self.seen.add(self.database.initial_password)
         while not self._stop.is_set():
             started = time.monotonic()
-            data, _ = secret_data(self.api)
-            self.seen.update(value for key, value in data.items() if key.endswith("password"))
+            self.tries += 1
             try:
-                with psycopg.connect(self.database.login_dsn(data["username"], data["password"])) as connection:
-                    connection.execute("SELECT count(*) FROM orders").fetchone()
-                self.logins += 1
-                self.users.add(data["username"])
-            except psycopg.Error as error:
-                self.failures.append(f"{data['username']}: {str(error).strip().splitlines()[0]}")
+                self.attempt()
+            except ProbeFailed as failed:
+                self.failures.append(str(failed))
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+
+class ProbeFailed(Exception):
+    pass
+
+
+class LoginProbe(Probe):
+    """Logs in every 100 ms with what the Secret holds right then; remembers every password it saw."""
+
+    def __init__(self, api: Any, database: AppDatabase) -> None:
+        super().__init__()
+        self.api, self.database = api, database
+        self.logins = 0
+        self.users: set[str] = set()
+        self.seen: set[str] = {database.initial_password}  # every password the Secret held
+
+    def attempt(self) -> None:
+        data, _ = secret_data(self.api)
+        self.seen.update(value for key, value in data.items() if key.endswith("password"))
+        try:
+            with psycopg.connect(self.database.login_dsn(data["username"], data["password"])) as connection:
+                connection.execute("SELECT count(*) FROM orders").fetchone()
+        except psycopg.Error as error:
+            raise ProbeFailed(f"{data['username']}: {str(error).strip().splitlines()[0]}") from None
+        self.logins += 1
+        self.users.add(data["username"])
 
 
 def rotation_of(policy: Policy, name: str) -> Rotation:

@@ -7,17 +7,15 @@ tests/rotation/test_rotation_oauth.py`.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowHistory
-from temporalio.worker import Replayer
+from temporalio.client import WorkflowHandle
 
+from tests.support import histories
 from workflows.secret_rotation import ScheduledRotationWorkflow, SecretRotationWorkflow
 from zerotouch.rotations import ROTATION_WORKFLOW
-from zerotouch.temporal import data_converter
 
 HISTORIES = Path(__file__).parent / "histories"
 WORKFLOWS = [SecretRotationWorkflow, ScheduledRotationWorkflow]
@@ -25,12 +23,7 @@ EXPECTED = {"rotated-after-approval", "revoke-held", "rollback-update", "test-st
 
 
 async def replay_and_record(handle: WorkflowHandle[Any, Any], name: str) -> None:
-    """Replay a finished run against today's code; with ZEROTOUCH_RECORD_HISTORIES=1 keep it as golden."""
-    history = await handle.fetch_history()
-    await Replayer(workflows=WORKFLOWS, data_converter=data_converter()).replay_workflow(history)
-    if os.environ.get("ZEROTOUCH_RECORD_HISTORIES") == "1":
-        HISTORIES.mkdir(parents=True, exist_ok=True)
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
+    await histories.replay_and_record(handle, name, WORKFLOWS, HISTORIES)
 
 
 def test_every_rotation_path_has_a_golden_history() -> None:
@@ -42,7 +35,4 @@ def test_every_rotation_path_has_a_golden_history() -> None:
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_golden_history_replays(path: Path) -> None:
-    text = path.read_text()
-    workflow_id = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]["workflowId"]
-    await Replayer(workflows=WORKFLOWS, data_converter=data_converter()).replay_workflow(
-        WorkflowHistory.from_json(workflow_id, text))
+    await histories.replay_file(path, WORKFLOWS)

@@ -8,10 +8,8 @@ client-credentials token every 100 ms with whatever the Secret holds: it must ne
 from __future__ import annotations
 
 import base64
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox import SandboxCluster
-from tests.rotation.support import apps, core, rotation_policy
+from tests.rotation.support import Probe, ProbeFailed, apps, core, rotation_policy
 from tests.rotation.test_replay import replay_and_record
 from tests.rotation.test_rotation_postgres import result_of, wait_status
 from tests.support.oauth_server import OAuthServer, running_oauth_server
@@ -66,33 +64,16 @@ def seed(sandbox: SandboxCluster, initial: str) -> None:
                      "envFrom": [{"secretRef": {"name": SECRET}}]}]}}}})
 
 
-@dataclass
-class TokenProbe:
+class TokenProbe(Probe):
     """Asks for a token every 100 ms with the Secret's current client secret."""
 
-    api: Any
-    server: OAuthServer
-    asked: int = 0
-    refused: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    def __init__(self, api: Any, server: OAuthServer) -> None:
+        super().__init__()
+        self.api, self.server = api, server
 
-    def __enter__(self) -> TokenProbe:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            secret = current_secret(self.api)
-            self.asked += 1
-            if not token_works(self.server, secret):
-                self.refused.append(f"refused at ask {self.asked}")
+    def attempt(self) -> None:
+        if not token_works(self.server, current_secret(self.api)):
+            raise ProbeFailed(f"refused at try {self.tries}")
 
 
 async def test_the_old_client_secret_works_through_the_grace_window_and_not_after(
@@ -123,7 +104,7 @@ async def test_the_old_client_secret_works_through_the_grace_window_and_not_afte
             assert token_works(oauth, initial) and token_works(oauth, new), "inside the window both must work"
             result = await result_of(handle)
         assert result.outcome == "rotated", result
-        assert probe.refused == [] and probe.asked >= 10
+        assert probe.failures == [] and probe.tries >= 10
         assert token_works(oauth, new) and not token_works(oauth, initial), "after the window only the new one"
         assert [s["status"] for s in oauth.secrets_of(CLIENT)] == ["ACTIVE"]
         history = (await handle.fetch_history()).to_json()

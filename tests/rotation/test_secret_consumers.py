@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -16,7 +15,6 @@ from temporalio.exceptions import ApplicationError
 from activities.kubernetes_actions import selector_string
 from activities.kubernetes_rollout import rollout_status
 from activities.secret_consumers import SecretConsumers, version_annotation
-from sandbox import SandboxCluster
 from tests.support.waiting import wait_until
 from zerotouch import activity_errors as errors
 from zerotouch.models import RolloutStatus
@@ -27,26 +25,6 @@ REF = SecretRef(namespace="shop", name="app-creds")
 KEY = version_annotation(REF.name)
 # An annotation key's name part, as the API server validates it.
 _NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-
-
-@pytest.fixture
-def cluster() -> Iterator[SandboxCluster]:
-    sandbox = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=0.05).start()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
-
-
-@pytest.fixture
-def api_client(cluster: SandboxCluster) -> Iterator[client.ApiClient]:
-    configuration = client.Configuration()
-    configuration.host = cluster.url
-    api = client.ApiClient(configuration)
-    try:
-        yield api
-    finally:
-        api.close()
 
 
 @pytest.fixture

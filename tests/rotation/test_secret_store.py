@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +16,6 @@ from kubernetes import client
 from temporalio.exceptions import ApplicationError
 
 from activities.secret_store import CONFLICT_ATTEMPTS, SecretStore
-from sandbox import SandboxCluster
 from zerotouch import activity_errors as errors
 from zerotouch import rotation_secret as rs
 from zerotouch.rotation_secret import ANNOTATION, RotationStateError, SecretContent
@@ -25,21 +24,6 @@ from zerotouch.rotations import KubernetesTarget, SecretRef
 APP = SecretRef(namespace="shop", name="app-creds")
 DEMO = SecretRef(namespace="shop", name="checkout-db")  # seeded by the sandbox with username/password
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def api_client() -> Iterator[client.ApiClient]:
-    cluster = SandboxCluster(host="127.0.0.1", port=0, tick_seconds=0.05).start()
-    try:
-        configuration = client.Configuration()
-        configuration.host = cluster.url
-        api = client.ApiClient(configuration)
-        try:
-            yield api
-        finally:
-            api.close()
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
