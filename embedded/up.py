@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 
 from embedded.demo_backups import EmbeddedBackups
+from embedded.demo_rotation import prepare_demo_rotations
 from embedded.devserver import DevServer
 from embedded.sandbox_monitoring import INSTALL_HINT, SandboxMonitoring, monitoring_installed
 from embedded.statedir import StateDir
@@ -64,7 +65,7 @@ CODEC_TOKEN_FILE = "codec-endpoint-token"  # noqa: S105 - a file name, not a tok
 def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbox_url: str | None,
             relay_url: str, token: str, codec_keys: str = "", codec_url: str = "", schedules: str = "",
             monitoring: list[str] | None = None, backups: str = "", workers: str = "",
-            checks: list[str] | None = None) -> str:
+            checks: list[str] | None = None, rotation: str = "") -> str:
     lines = [
         "zerotouch is up",
         f"  Temporal        {server.address} (SQLite with WAL: {state.temporal_db})",
@@ -81,6 +82,8 @@ def _banner(options: EmbeddedOptions, state: StateDir, server: DevServer, sandbo
         lines.append(f"  schedules       {schedules}   (zerotouch schedules list)")
     if backups:
         lines.append(f"  backups         {backups}")
+    if rotation:
+        lines.append(f"  rotation demo   {rotation}")
     lines += monitoring or []
     if checks:  # what works and what each missing piece disables, so the first incident holds no surprise
         lines += ["", "What works here (`zerotouch doctor` checks again):", *checks]
@@ -221,6 +224,9 @@ async def run_embedded(options: EmbeddedOptions) -> None:
         backups = EmbeddedBackups(state.path, policy)
         telemetry.registry.register(backups.metrics)  # zerotouch_backup_* on the relay's /metrics
         await backups.start(client)  # the demo database, before the workers that back it up
+        # Its login in the sandbox's Secret, before the workers that rotate it (none is started here).
+        rotation = await asyncio.to_thread(prepare_demo_rotations, policy, database=backups.database,
+                                           sandbox_url=sandbox.url if sandbox else None)
         # PromQL verification needs a Prometheus: this one, else $PROMETHEUS_URL as WorkerSettings reads it.
         settings = WorkerSettings(policy_path=policy_path, kubernetes_url=sandbox.url if sandbox else None,
                                   ledger_url=default_ledger_url(state.path), **backups.paths)
@@ -237,7 +243,7 @@ async def run_embedded(options: EmbeddedOptions) -> None:
                                "alertmanager": monitoring.alertmanager_url if monitoring else None})
         print(_banner(options, state, server, sandbox.url if sandbox else None, relay_url, token, codec_keys,
                       codec.url, schedules, banner_monitoring, backups.banner, banner_workers,
-                      render(checks, indent="  ")), flush=True)
+                      render(checks, indent="  "), rotation), flush=True)
         await stop.wait()
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
