@@ -83,12 +83,15 @@ def database() -> Iterator[AppDatabase]:
 
 @asynccontextmanager
 async def scene(env: WorkflowEnvironment, sandbox: SandboxCluster, database: AppDatabase, tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch, *, automatic: bool = True, **verify: str) -> AsyncIterator[Scene]:
+                monkeypatch: pytest.MonkeyPatch, *, automatic: bool = True, consumers: list[str] | None = None,
+                **verify: str) -> AsyncIterator[Scene]:
     cluster = f"r{uuid.uuid4().hex[:8]}"
     connection = f"rot-{cluster}"
     monkeypatch.setenv(f"ZEROTOUCH_PG_{connection.upper().replace('-', '_')}_DSN", database.admin_dsn)
-    policy = rotation_policy(tmp_path, {NAME: rotation_document(connection, database.database, **verify)},
-                             automatic=automatic)
+    document = rotation_document(connection, database.database, **verify)
+    if consumers is not None:
+        document["consumers"] = consumers
+    policy = rotation_policy(tmp_path, {NAME: document}, automatic=automatic)
     seed_secret(core(sandbox.url), ROLES[0], database.initial_password)
     async with running_workers(env.client, cluster, kubernetes_url=sandbox.url, policy=policy):
         yield Scene(env.client, cluster, database, sandbox, policy)
@@ -243,3 +246,19 @@ async def test_a_consumer_that_does_not_come_up_rolls_the_rotation_back(
         status = await status_of(handle)
         assert status is not None and any(e.kind == "incident" for e in status.timeline)
         await s.assert_no_credential_anywhere(probe.seen, caplog)
+
+
+async def test_a_step_that_keeps_failing_stops_the_rotation_without_revoking_and_opens_an_incident(
+        dev_env: WorkflowEnvironment, sandbox: SandboxCluster, database: AppDatabase, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The policy names a consumer that does not exist: moving it fails for good after finish.
+    async with scene(dev_env, sandbox, database, tmp_path, monkeypatch, consumers=[CONSUMER, "no-such-app"]) as s:
+        with LoginProbe(s.api, database) as probe:
+            handle = await s.start()
+            result = await result_of(handle)
+        assert result.outcome == "failed", result
+        assert "no-such-app" in result.detail and "not revoked" in result.detail
+        assert probe.failures == []
+        assert database.can_login(ROLES[0]) and database.can_login(ROLES[1]), "something was revoked"
+        status = await status_of(handle)
+        assert status is not None and any(e.kind == "incident" for e in status.timeline)

@@ -89,6 +89,11 @@ class SecretRotationWorkflow:
         outcome: RotationOutcome = "failed"
         try:
             outcome = await self._change(run, steps, consumers, cluster)
+        except ActivityError as error:  # a step that kept failing: stop where it is, never revoke, tell someone
+            why = failure_of(error)
+            stage = run.status.stage
+            await self._tell_incident(run, cluster, f"rotation of {run.params.rotation} failed at {stage}", why)
+            outcome = run.end("failed", f"{why} (at stage {stage}; the old credential was not revoked)")
         finally:
             if decision.grant_id:
                 await calls.report_outcome(OutcomeReport(grant_id=decision.grant_id, verified=outcome == "rotated",
