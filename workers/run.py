@@ -99,7 +99,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def _methods(instance: object) -> list[Callable[..., Any]]:
+def activity_methods(instance: object) -> list[Callable[..., Any]]:
     """The @activity.defn methods of an activities object."""
     found = []
     for name in dir(type(instance)):
@@ -116,35 +116,35 @@ def activities_for(
     them against `zerotouch.activity_names`, the names workflows call)."""
     if queue == KUBERNETES_QUEUE:
         api_client = kubernetes_api_client(settings)
-        return [*_methods(KubernetesActivities(api_client=api_client)),
-                *_methods(CronJobActivities(api_client=api_client)),
-                *_methods(WorkloadActivities(api_client=api_client)),
-                *_methods(SecretConsumerActivities(consumers=SecretConsumers(api_client=api_client)))]
+        return [*activity_methods(KubernetesActivities(api_client=api_client)),
+                *activity_methods(CronJobActivities(api_client=api_client)),
+                *activity_methods(WorkloadActivities(api_client=api_client)),
+                *activity_methods(SecretConsumerActivities(consumers=SecretConsumers(api_client=api_client)))]
     if queue == DATA_QUEUE:
         sync_http = httpx.Client(timeout=10.0)  # the OAuth provider's admin API and token endpoint
 
         def secret_store() -> SecretStore:  # built on first use: a data worker that never rotates needs no Kubernetes
             return SecretStore(api_client=kubernetes_api_client(settings))
 
-        return [*_methods(PostgresActivities(dsn_for=postgres_dsn_for)),
-                *_methods(RotationSecretActivities(secret_store=secret_store)),
-                *_methods(RotationTargetActivities(
+        return [*activity_methods(PostgresActivities(dsn_for=postgres_dsn_for)),
+                *activity_methods(RotationSecretActivities(secret_store=secret_store)),
+                *activity_methods(RotationTargetActivities(
                     secret_store=secret_store,
                     postgres=PostgresRoles(dsn_for=postgres_dsn_for), mongodb=MongoUsers.from_urls(mongo_url_for),
                     oauth=OktaClientSecrets(http=sync_http), http=sync_http))]
     if queue == OBSERVE_QUEUE:
         return [
-            *_methods(PrometheusActivities(url=settings.prometheus_url)),
-            *_methods(NotifyActivities(http=http)),
-            *_methods(AlertmanagerActivities(http=http)),
-            *_methods(PolicyActivities(default_path=settings.policy_path)),
-            *_methods(GovernorActivities(client=client)),
-            *_methods(IncidentActivities(client=client)),
-            *_methods(ScheduleStateActivities(client=client)),
-            *_methods(LedgerActivities(store=open_ledger(settings.ledger_url))),
+            *activity_methods(PrometheusActivities(url=settings.prometheus_url)),
+            *activity_methods(NotifyActivities(http=http)),
+            *activity_methods(AlertmanagerActivities(http=http)),
+            *activity_methods(PolicyActivities(default_path=settings.policy_path)),
+            *activity_methods(GovernorActivities(client=client)),
+            *activity_methods(IncidentActivities(client=client)),
+            *activity_methods(ScheduleStateActivities(client=client)),
+            *activity_methods(LedgerActivities(store=open_ledger(settings.ledger_url))),
         ]
     if queue == BACKUP_QUEUE:
-        return _methods(BackupActivities(repository=settings.backup_repository, engine_for=engines(settings),
+        return activity_methods(BackupActivities(repository=settings.backup_repository, engine_for=engines(settings),
                                          scratch_root=Path(settings.scratch_dir), state_dir=Path(settings.state_dir)))
     return []
 
