@@ -15,13 +15,27 @@ from pathlib import Path
 
 from bench.policy import CHANGES, FAST_CHANGES, bench_policy
 from bench.report import Section, render
-from bench.scenarios import backups, backups_report, devserver, ingest, latency, mttr, payload, peer, stock, storm
+from bench.scenarios import (
+    backups,
+    backups_report,
+    devserver,
+    ingest,
+    latency,
+    mttr,
+    payload,
+    peer,
+    rotation,
+    rotation_report,
+    stock,
+    storm,
+)
 from embedded.devserver import SQLITE_PRAGMAS
 from zerotouch.settings import WorkerSettings
 
-SCENARIOS = ("ingest", "devserver", "latency", "storm", "peer", "mttr", "stock", "payload", "backups")
+SCENARIOS = ("ingest", "devserver", "latency", "storm", "peer", "mttr", "stock", "payload", "backups", "rotation")
 # Goals that are about correctness: --quick fails when one is missed (speed is never asserted).
-CORRECTNESS = ("incidents", "actions ≤", "never two", "exactly one action", "checks pass", "RPO measured")
+CORRECTNESS = ("incidents", "actions ≤", "never two", "exactly one action", "checks pass", "RPO measured",
+               "ended rotated", "never above")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,12 +81,14 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Section]:
         "stock": lambda: stock.run(workdir / "stock", stock_policy_path, quick=args.quick),
         "payload": lambda: payload.run(workdir / "payload", policy_path, quick=args.quick),
         "backups": lambda: backups.run(workdir / "backups", quick=args.quick),
+        "rotation": lambda: rotation.run(workdir / "rotation", quick=args.quick),
     }
     titles = {"ingest": "1. Relay ingest throughput", "devserver": "1b. Dev-server persistence settings",
               "latency": "2. Alert → first action latency",
               "storm": "3. Storm", "peer": "4. Peer: Event-Driven Ansible, side by side", "mttr": "5. Full loop MTTR",
               "stock": "5b. Full loop with the stock kube-prometheus rules",
-              "payload": "7. One large group in one webhook", "backups": backups_report.TITLE}
+              "payload": "7. One large group in one webhook", "backups": backups_report.TITLE,
+              "rotation": rotation_report.TITLE}
     sections: list[Section] = []
     for name in SCENARIOS:
         if name not in chosen:
