@@ -12,6 +12,7 @@ from temporalio import activity
 
 from zerotouch import activity_names as names
 from zerotouch.backup_models import BackupEvidence
+from zerotouch.gdpr_models import DsrReceipt
 from zerotouch.ledger_models import (
     AlertRef,
     HumanStep,
@@ -50,6 +51,37 @@ class LedgerActivities:
     def append_rotation_record(self, record: RotationRecord) -> LedgerReceipt:
         """Append a rotation's run: one record per (rotation workflow, run); references only."""
         return self._store.append(rotation_record(record, recorded_at=datetime.now(UTC)))
+
+
+    @activity.defn(name=names.APPEND_DSR_RECEIPT)
+    def append_dsr_receipt(self, receipt: DsrReceipt) -> LedgerReceipt:
+        """Append a data-subject request's receipt: one record per (request workflow, run); no personal data."""
+        return self._store.append(dsr_record(receipt, recorded_at=datetime.now(UTC)))
+
+
+_DSR_OUTCOME: dict[str, Outcome] = {
+    "complete": "resolved", "nothing_found": "resolved", "denied": "closed", "cancelled": "aborted",
+    "held": "closed", "planned": "closed", "partial": "escalated", "failed": "escalated",
+}
+
+
+def dsr_record(receipt: DsrReceipt, *, recorded_at: datetime) -> LedgerRecord:
+    """A request's receipt as a ledger record (hash-chained like every record): the subject as its pseudonym."""
+    lines = [f"# Data-subject request {receipt.request_id} ({receipt.kind})", "",
+             f"subject {receipt.subject[:16]}…: {receipt.outcome}; filed by {receipt.requested_by} "
+             f"({receipt.verification}); decided by {receipt.decided_by or '-'}; received "
+             f"{receipt.received_at.isoformat(timespec='seconds')}, due {receipt.due_at.isoformat(timespec='seconds')}",
+             "", *(f"- {s.store_name} ({s.kind}): matched {s.matched}, erased {s.erased}, after: "
+                   f"{'-' if s.requery_matches is None else s.requery_matches}" for s in receipt.stores)]
+    humans = [HumanStep(at=receipt.finished_at, actor=receipt.decided_by, kind="decided",
+                        message=redact(receipt.decision_note))] if receipt.decided_by else []
+    return LedgerRecord(
+        incident_id=receipt.workflow_id, run_id=receipt.run_id, recorded_at=recorded_at,
+        outcome=_DSR_OUTCOME[receipt.outcome], root_cause_class=f"gdpr-{receipt.kind}", target=receipt.subject,
+        closed_at=receipt.finished_at, kind="dsr_receipt", automated=False, humans=humans,
+        evidence={**receipt.model_dump(mode="json"), "decision_note": redact(receipt.decision_note)},
+        postmortem="\n".join(lines),
+    )
 
 
 _ROTATION_OUTCOME: dict[str, Outcome] = {

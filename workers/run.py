@@ -21,6 +21,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.alertmanager_source import AlertmanagerActivities
 from activities.backups import BackupActivities
 from activities.cronjobs import CronJobActivities, ScheduleStateActivities
+from activities.gdpr import GdprActivities
+from activities.gdpr_mongodb import MongoSubjects
+from activities.gdpr_postgres import PostgresSubjects
 from activities.governor import GovernorActivities
 from activities.incidents import IncidentActivities
 from activities.kubernetes import KubernetesActivities
@@ -42,6 +45,7 @@ from workers.backup_engines import engines
 from workers.clients import kubernetes_api_client, mongo_url_for, postgres_dsn_for
 from workflows.backup import BackupRetentionWorkflow, BackupVerificationWorkflow, BackupWorkflow
 from workflows.cronjob_run import CronJobHandoverWorkflow, CronJobRunWorkflow
+from workflows.gdpr import DataSubjectRequestWorkflow
 from workflows.governor import GovernorWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.scheduled_job import ScheduledJobWorkflow
@@ -60,7 +64,7 @@ from zerotouch.settings import WorkerSettings
 
 WORKFLOWS: list[type] = [IncidentWorkflow, GovernorWorkflow, ScheduledJobWorkflow, CronJobRunWorkflow,
                          CronJobHandoverWorkflow, BackupWorkflow, BackupVerificationWorkflow, BackupRetentionWorkflow,
-                         SecretRotationWorkflow, ScheduledRotationWorkflow]
+                         SecretRotationWorkflow, ScheduledRotationWorkflow, DataSubjectRequestWorkflow]
 ACTIVITY_QUEUES = (KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE, BACKUP_QUEUE)
 
 # The sandbox re-imports a workflow's modules for every new workflow instance; these helpers
@@ -90,6 +94,11 @@ PASSTHROUGH_MODULES = (
     "workflows.secret_rotation.record",
     "workflows.secret_rotation.state",
     "workflows.secret_rotation.steps",
+    "workflows.gdpr.calls",
+    "workflows.gdpr.deadlines",
+    "workflows.gdpr.decisions",
+    "workflows.gdpr.erasure",
+    "workflows.gdpr.state",
 )
 
 
@@ -128,6 +137,9 @@ def activities_for(
 
         return [*activity_methods(PostgresActivities(dsn_for=postgres_dsn_for)),
                 *activity_methods(RotationSecretActivities(secret_store=secret_store)),
+                *activity_methods(GdprActivities(postgres=PostgresSubjects(dsn_for=postgres_dsn_for),
+                                                 mongodb=MongoSubjects.from_urls(mongo_url_for),
+                                                 state_dir=Path(settings.state_dir))),
                 *activity_methods(RotationTargetActivities(
                     secret_store=secret_store,
                     postgres=PostgresRoles(dsn_for=postgres_dsn_for), mongodb=MongoUsers.from_urls(mongo_url_for),

@@ -49,6 +49,12 @@ UNDO_PENDING_CREDENTIAL: Final = "undo_pending_credential"
 RESTORE_CURRENT_CREDENTIAL: Final = "restore_current_credential"
 REVOKE_PREVIOUS_CREDENTIAL: Final = "revoke_previous_credential"
 COUNT_CREDENTIAL_SESSIONS: Final = "count_credential_sessions"
+# data-subject requests (workflows/gdpr): every store's part, the subject read from the request vault
+RESOLVE_SUBJECT: Final = "resolve_subject"
+EXPORT_SUBJECT: Final = "export_subject"
+ERASE_SUBJECT: Final = "erase_subject"
+REQUERY_SUBJECT: Final = "requery_subject"
+SUPPRESS_SUBJECT: Final = "suppress_subject"
 
 # --- zerotouch-observe: metrics, notifications, policy, Governor, ledger -----------------
 QUERY_PROMQL: Final = "query_promql"
@@ -64,6 +70,7 @@ FORWARD_ALERTS: Final = "forward_alerts"  # an incident merging into its workloa
 # a resolved incident asking Alertmanager whether its alerts still fire, before it closes
 FIND_FIRING_ALERTS: Final = "find_firing_alerts"
 APPEND_ROTATION_RECORD: Final = "append_rotation_record"  # a finished rotation in the ledger
+APPEND_DSR_RECEIPT: Final = "append_dsr_receipt"  # a data-subject request's receipt (no personal data)
 
 # --- zerotouch-backup: backups, test restores, retention (workflows/backup*) -------------
 TAKE_BACKUP: Final = "take_backup"
@@ -81,10 +88,11 @@ QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
     **dict.fromkeys((TERMINATE_IDLE_CONNECTIONS, GET_CONNECTION_USAGE, READ_ROTATION_STATE, CREATE_PENDING_CREDENTIAL,
                      FINISH_ROTATION, ROLLBACK_ROTATION, MARK_ROTATION, SET_PENDING_CREDENTIAL, TEST_PENDING_CREDENTIAL,
                      UNDO_PENDING_CREDENTIAL, RESTORE_CURRENT_CREDENTIAL, REVOKE_PREVIOUS_CREDENTIAL,
-                     COUNT_CREDENTIAL_SESSIONS), DATA_QUEUE),
+                     COUNT_CREDENTIAL_SESSIONS, RESOLVE_SUBJECT, EXPORT_SUBJECT, ERASE_SUBJECT, REQUERY_SUBJECT,
+                     SUPPRESS_SUBJECT), DATA_QUEUE),
     **dict.fromkeys((QUERY_PROMQL, WAIT_FOR_PROMQL, SEND_NOTIFICATION, LOAD_POLICY, GOVERNOR_SETTINGS, REQUEST_GRANT,
                      APPEND_INCIDENT_RECORD, UNPAUSE_SCHEDULE, FORWARD_ALERTS, APPEND_BACKUP_EVIDENCE,
-                     FIND_FIRING_ALERTS, APPEND_ROTATION_RECORD),
+                     FIND_FIRING_ALERTS, APPEND_ROTATION_RECORD, APPEND_DSR_RECEIPT),
                     OBSERVE_QUEUE),
     **dict.fromkeys((TAKE_BACKUP, VERIFY_BACKUP, BACKUP_CATALOG, APPLY_RETENTION), BACKUP_QUEUE),
 }

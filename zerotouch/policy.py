@@ -24,6 +24,7 @@ from zerotouch.alertmanager_source import AlertmanagerSettings
 from zerotouch.approval_policy import Approvals
 from zerotouch.backups import BACKUP_ARGUMENTS, BackupsPolicy, targets_named
 from zerotouch.durations import Duration
+from zerotouch.gdpr import GdprPolicy
 from zerotouch.quantities import parse_memory
 from zerotouch.rotations import SCHEDULED_ROTATION_WORKFLOW, RotationArgs, RotationsPolicy
 from zerotouch.runbooks import (
@@ -217,6 +218,7 @@ class Policy(PolicyModel):
     runbooks: list[Runbook] = Field(default_factory=list)
     backups: BackupsPolicy = Field(default_factory=BackupsPolicy, description="backup targets and repository")
     rotations: RotationsPolicy = Field(default_factory=RotationsPolicy, description="credentials zerotouch rotates")
+    gdpr: GdprPolicy = Field(default_factory=GdprPolicy, description="personal data: the data map, request periods")
     schedules: list[ScheduleDeclaration] = Field(
         default_factory=list, description="Temporal Schedules `zerotouch schedules apply` keeps the server matching",
     )

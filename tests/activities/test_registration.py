@@ -24,6 +24,10 @@ from workflows.backup import verification as backup_verification
 from workflows.backup import workflow as backup_workflow
 from workflows.cronjob_run import calls as cronjob_calls
 from workflows.cronjob_run import workflow as cronjob_workflow
+from workflows.gdpr import calls as gdpr_calls
+from workflows.gdpr import deadlines as gdpr_deadlines
+from workflows.gdpr import erasure as gdpr_erasure
+from workflows.gdpr import workflow as gdpr_workflow
 from workflows.incident import calls
 from workflows.scheduled_job import calls as scheduled_job_calls
 from workflows.scheduled_job import workflow as scheduled_job_workflow
@@ -101,11 +105,15 @@ def test_workflows_call_only_registered_activities() -> None:
     rotation_modules = (rotation_calls, rotation_governor, rotation_scheduled, rotation_steps, rotation_workflow)
     assert set().union(*(_names_used(m) for m in rotation_modules)) <= rotation_calls.CALLED
     assert rotation_calls.CALLED <= activity_names.ALL_ACTIVITIES
+    # Data-subject requests (issue 15).
+    gdpr_modules = (gdpr_calls, gdpr_deadlines, gdpr_erasure, gdpr_workflow)
+    assert set().union(*(_names_used(m) for m in gdpr_modules)) <= gdpr_calls.CALLED
+    assert gdpr_calls.CALLED <= activity_names.ALL_ACTIVITIES
     # Every activity a worker registers is called by some workflow.
     assert activity_names.ALL_ACTIVITIES - {
         activity_names.GET_CONNECTION_USAGE, activity_names.QUERY_PROMQL} == \
         calls.CALLED | scheduled_job_calls.CALLED | cronjob_calls.CALLED | backup_calls.CALLED | governor.CALLED \
-        | rotation_calls.CALLED
+        | rotation_calls.CALLED | gdpr_calls.CALLED
 
 
 def test_the_old_hand_written_list_is_still_registered() -> None:
@@ -127,4 +135,6 @@ def test_the_old_hand_written_list_is_still_registered() -> None:
               "mark_rotation", "find_secret_consumers", "roll_secret_consumers", "set_pending_credential",
               "test_pending_credential", "undo_pending_credential", "restore_current_credential",
               "revoke_previous_credential", "count_credential_sessions", "append_rotation_record"}  # issue 14
+    added |= {"resolve_subject", "export_subject", "erase_subject", "requery_subject", "suppress_subject",
+              "append_dsr_receipt"}  # issue 15
     assert expected | added == activity_names.ALL_ACTIVITIES
