@@ -22,6 +22,7 @@ from zerotouch import activity_errors as errors
 from zerotouch import activity_names as names
 from zerotouch.gdpr import Store
 from zerotouch.gdpr_models import (
+    ExportManifest,
     StoreErased,
     StoreExported,
     StoreManifest,
@@ -32,7 +33,7 @@ from zerotouch.gdpr_models import (
     TableCount,
     VaultRef,
 )
-from zerotouch.gdpr_vault import RequestVault, VaultUnavailable, field_pseudonym, vault_key
+from zerotouch.gdpr_vault import RequestVault, VaultUnavailable
 
 Manifest = dict[str, list[Any]]
 
@@ -88,14 +89,25 @@ class GdprActivities:
         return StoreExported(store_name=step.store_name, location=location, sha256=digest,
                              rows=sum(len(table) for table in rows.values()))
 
+    @activity.defn(name=names.WRITE_EXPORT_MANIFEST)
+    def write_export_manifest(self, manifest: ExportManifest) -> str:
+        """Write the exports' manifest (per store: file, rows, sha256); returns its own sha256."""
+        entries = {s.store_name: {"file": Path(s.location).name, "rows": s.rows, "sha256": s.sha256}
+                   for s in manifest.stores}
+        return self._vault(manifest.vault).write_export_manifest(manifest.request_id, entries)[1]
+
     @activity.defn(name=names.ERASE_SUBJECT)
     @keeps_alive
     def erase_subject(self, step: StoreStep) -> StoreErased:
-        """Erase the manifest's rows of one store, children before parents; a rerun erases what is left."""
+        """Erase the subject's rows of one store, children before parents; a rerun erases what is left."""
         vault = self._vault(step.vault)
-        key = vault_key(self._environ, step.vault.key_env)
-        erased = self._engines[step.store.kind].erase(step.store, self._manifest(vault, step),
-                                                      lambda value: field_pseudonym(key, value))
+        engine = self._engines[step.store.kind]
+        # The kept manifest reaches rows whose parents a first attempt already erased; the fresh query
+        # reaches rows written since the manifest (an order placed during the grace period).
+        kept, fresh = self._manifest(vault, step), engine.resolve(step.store, vault.subject(step.request_id))
+        rows = {table: list(dict.fromkeys([*kept.get(table, []), *fresh.get(table, [])]))
+                for table in {*kept, *fresh}}
+        erased = engine.erase(step.store, rows, vault.field_pseudonym)
         return StoreErased(store_name=step.store_name, already=not any(erased.values()), tables=[
             TableCount(table=table, erased=erased.get(table, 0), method=step.store.tables[table].erase.method)
             for table in step.store.erasure_order()])

@@ -13,6 +13,7 @@ from temporalio import activity
 from zerotouch import activity_names as names
 from zerotouch.backup_models import BackupEvidence
 from zerotouch.gdpr_models import DsrReceipt
+from zerotouch.gdpr_retention import RetentionRecord
 from zerotouch.ledger_models import (
     AlertRef,
     HumanStep,
@@ -58,6 +59,11 @@ class LedgerActivities:
         """Append a data-subject request's receipt: one record per (request workflow, run); no personal data."""
         return self._store.append(dsr_record(receipt, recorded_at=datetime.now(UTC)))
 
+    @activity.defn(name=names.APPEND_RETENTION_RECORD)
+    def append_retention_record(self, record: RetentionRecord) -> LedgerReceipt:
+        """Append a data-retention run: one record per (retention workflow, run); counts only."""
+        return self._store.append(retention_record(record, recorded_at=datetime.now(UTC)))
+
 
 _DSR_OUTCOME: dict[str, Outcome] = {
     "complete": "resolved", "nothing_found": "resolved", "denied": "closed", "cancelled": "aborted",
@@ -81,6 +87,28 @@ def dsr_record(receipt: DsrReceipt, *, recorded_at: datetime) -> LedgerRecord:
         closed_at=receipt.finished_at, kind="dsr_receipt", automated=False, humans=humans,
         evidence={**receipt.model_dump(mode="json"), "decision_note": redact(receipt.decision_note)},
         postmortem="\n".join(lines),
+    )
+
+
+_RETENTION_OUTCOME: dict[str, Outcome] = {
+    "complete": "resolved", "dry_run": "closed", "observe": "closed", "refused": "closed", "failed": "escalated",
+}
+
+
+def retention_record(record: RetentionRecord, *, recorded_at: datetime) -> LedgerRecord:
+    """A retention run as a ledger record: rows per store and table (what was erased, or would be)."""
+    verb = "erased" if record.mode == "erase" else "would erase"
+    lines = [f"# Data retention{' (dry run)' if record.dry_run else ''}: {record.outcome}", "",
+             f"{verb} {record.rows} row(s){'; ' + record.reason if record.reason else ''}", "",
+             *(f"- {t.store_name}/{t.table}: {t.rows}{'+' if t.capped else ''} row(s) older than "
+               f"{t.before.isoformat(timespec='seconds')} ({t.method}, {t.batches} batch(es))"
+               f"{'; stopped: ' + redact(t.error) if t.error else ''}" for t in record.tables)]
+    return LedgerRecord(
+        incident_id=record.workflow_id, run_id=record.run_id, recorded_at=recorded_at,
+        outcome=_RETENTION_OUTCOME[record.outcome], root_cause_class="gdpr-retention",
+        target=", ".join(sorted({t.store_name for t in record.tables})), closed_at=record.finished_at,
+        kind="retention", automated=_RETENTION_OUTCOME[record.outcome] != "escalated",
+        evidence=record.model_dump(mode="json"), postmortem="\n".join(lines),
     )
 
 

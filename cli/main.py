@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from cli import backups, doctor, governor, incidents, ledger, policy, runtime, sandbox, schedules, secrets
+from cli import backups, doctor, gdpr, governor, incidents, ledger, policy, runtime, sandbox, schedules, secrets
 from cli.common import Section
 from cli.errors import Reported, exit_status
 
@@ -24,6 +24,7 @@ SECTIONS: tuple[Section, ...] = (
     schedules.SECTION,
     backups.SECTION,
     secrets.SECTION,
+    gdpr.SECTION,
     sandbox.SECTION,
     doctor.SECTION,
 )

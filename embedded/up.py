@@ -38,6 +38,7 @@ from zerotouch.codec_keys import (
 )
 from zerotouch.codec_server import CodecServer, CodecServerConfig, ensure_path_token
 from zerotouch.doctor import render
+from zerotouch.gdpr_keys import KEY_FILE, ensure_key_file
 from zerotouch.ledger_report import default_ledger_url
 from zerotouch.names import ALL_QUEUES, KUBERNETES_QUEUE
 from zerotouch.policy import load_policy
@@ -170,6 +171,7 @@ async def run_embedded(options: EmbeddedOptions) -> None:
     policy_path = options.policy_path or default_policy_path()
     policy = load_policy(policy_path)  # fail before starting anything if the policy is bad
     state = StateDir(options.state_dir).create()
+    ensure_key_file(state.path / KEY_FILE)  # the GDPR request vault's key, for the workers and the CLI beside them
     token = state.relay_token()
     codec_keys = _codec_keys(state)
     codec = _codec_endpoint(state, options)
@@ -211,7 +213,8 @@ async def run_embedded(options: EmbeddedOptions) -> None:
         watcher = asyncio.create_task(schedule_metrics.watch(client, stop, names=[d.name for d in policy.schedules]))
         relay = RelayServer(RelayConfig(host="127.0.0.1", port=options.relay_port, token=token,
                                         group_by=policy.group_by, alert_sources=policy.alerts,
-                                        rotations=policy.rotations), client,
+                                        rotations=policy.rotations, gdpr=policy.gdpr, state_dir=str(state.path)),
+                             client,
                              telemetry=telemetry)
         await relay.start()
         relay_url = f"http://127.0.0.1:{relay.port}"

@@ -24,6 +24,8 @@ from activities.cronjobs import CronJobActivities, ScheduleStateActivities
 from activities.gdpr import GdprActivities
 from activities.gdpr_mongodb import MongoSubjects
 from activities.gdpr_postgres import PostgresSubjects
+from activities.gdpr_retention import RetentionActivities
+from activities.gdpr_suppression import SuppressionActivities
 from activities.governor import GovernorActivities
 from activities.incidents import IncidentActivities
 from activities.kubernetes import KubernetesActivities
@@ -46,6 +48,7 @@ from workers.clients import kubernetes_api_client, mongo_url_for, postgres_dsn_f
 from workflows.backup import BackupRetentionWorkflow, BackupVerificationWorkflow, BackupWorkflow
 from workflows.cronjob_run import CronJobHandoverWorkflow, CronJobRunWorkflow
 from workflows.gdpr import DataSubjectRequestWorkflow
+from workflows.gdpr_retention import DataRetentionWorkflow
 from workflows.governor import GovernorWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.scheduled_job import ScheduledJobWorkflow
@@ -64,7 +67,8 @@ from zerotouch.settings import WorkerSettings
 
 WORKFLOWS: list[type] = [IncidentWorkflow, GovernorWorkflow, ScheduledJobWorkflow, CronJobRunWorkflow,
                          CronJobHandoverWorkflow, BackupWorkflow, BackupVerificationWorkflow, BackupRetentionWorkflow,
-                         SecretRotationWorkflow, ScheduledRotationWorkflow, DataSubjectRequestWorkflow]
+                         SecretRotationWorkflow, ScheduledRotationWorkflow, DataSubjectRequestWorkflow,
+                         DataRetentionWorkflow]
 ACTIVITY_QUEUES = (KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE, BACKUP_QUEUE)
 
 # The sandbox re-imports a workflow's modules for every new workflow instance; these helpers
@@ -99,6 +103,8 @@ PASSTHROUGH_MODULES = (
     "workflows.gdpr.decisions",
     "workflows.gdpr.erasure",
     "workflows.gdpr.state",
+    "workflows.gdpr_retention.calls",
+    "workflows.gdpr_retention.governor",
 )
 
 
@@ -140,6 +146,11 @@ def activities_for(
                 *activity_methods(GdprActivities(postgres=PostgresSubjects(dsn_for=postgres_dsn_for),
                                                  mongodb=MongoSubjects.from_urls(mongo_url_for),
                                                  state_dir=Path(settings.state_dir))),
+                *activity_methods(SuppressionActivities(postgres=PostgresSubjects(dsn_for=postgres_dsn_for),
+                                                        mongodb=MongoSubjects.from_urls(mongo_url_for),
+                                                        state_dir=Path(settings.state_dir))),
+                *activity_methods(RetentionActivities(postgres=PostgresSubjects(dsn_for=postgres_dsn_for),
+                                                      mongodb=MongoSubjects.from_urls(mongo_url_for))),
                 *activity_methods(RotationTargetActivities(
                     secret_store=secret_store,
                     postgres=PostgresRoles(dsn_for=postgres_dsn_for), mongodb=MongoUsers.from_urls(mongo_url_for),

@@ -52,9 +52,15 @@ COUNT_CREDENTIAL_SESSIONS: Final = "count_credential_sessions"
 # data-subject requests (workflows/gdpr): every store's part, the subject read from the request vault
 RESOLVE_SUBJECT: Final = "resolve_subject"
 EXPORT_SUBJECT: Final = "export_subject"
+WRITE_EXPORT_MANIFEST: Final = "write_export_manifest"  # counts and hashes of a request's exports, beside them
 ERASE_SUBJECT: Final = "erase_subject"
 REQUERY_SUBJECT: Final = "requery_subject"
 SUPPRESS_SUBJECT: Final = "suppress_subject"
+# data retention (workflows/gdpr_retention): one bounded batch of expired rows, or a dry run's count
+EXPIRE_ROWS: Final = "expire_rows"
+COUNT_EXPIRED_ROWS: Final = "count_expired_rows"
+# erased subjects erased again after a database restore (for a restore path; `zerotouch gdpr reapply` by hand)
+REAPPLY_SUPPRESSION: Final = "reapply_suppression"
 
 # --- zerotouch-observe: metrics, notifications, policy, Governor, ledger -----------------
 QUERY_PROMQL: Final = "query_promql"
@@ -71,6 +77,7 @@ FORWARD_ALERTS: Final = "forward_alerts"  # an incident merging into its workloa
 FIND_FIRING_ALERTS: Final = "find_firing_alerts"
 APPEND_ROTATION_RECORD: Final = "append_rotation_record"  # a finished rotation in the ledger
 APPEND_DSR_RECEIPT: Final = "append_dsr_receipt"  # a data-subject request's receipt (no personal data)
+APPEND_RETENTION_RECORD: Final = "append_retention_record"  # a retention run's counts (no personal data)
 
 # --- zerotouch-backup: backups, test restores, retention (workflows/backup*) -------------
 TAKE_BACKUP: Final = "take_backup"
@@ -88,11 +95,13 @@ QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
     **dict.fromkeys((TERMINATE_IDLE_CONNECTIONS, GET_CONNECTION_USAGE, READ_ROTATION_STATE, CREATE_PENDING_CREDENTIAL,
                      FINISH_ROTATION, ROLLBACK_ROTATION, MARK_ROTATION, SET_PENDING_CREDENTIAL, TEST_PENDING_CREDENTIAL,
                      UNDO_PENDING_CREDENTIAL, RESTORE_CURRENT_CREDENTIAL, REVOKE_PREVIOUS_CREDENTIAL,
-                     COUNT_CREDENTIAL_SESSIONS, RESOLVE_SUBJECT, EXPORT_SUBJECT, ERASE_SUBJECT, REQUERY_SUBJECT,
-                     SUPPRESS_SUBJECT), DATA_QUEUE),
+                     COUNT_CREDENTIAL_SESSIONS, RESOLVE_SUBJECT, EXPORT_SUBJECT,
+                     WRITE_EXPORT_MANIFEST, ERASE_SUBJECT, REQUERY_SUBJECT,
+                     SUPPRESS_SUBJECT, EXPIRE_ROWS, COUNT_EXPIRED_ROWS, REAPPLY_SUPPRESSION), DATA_QUEUE),
     **dict.fromkeys((QUERY_PROMQL, WAIT_FOR_PROMQL, SEND_NOTIFICATION, LOAD_POLICY, GOVERNOR_SETTINGS, REQUEST_GRANT,
                      APPEND_INCIDENT_RECORD, UNPAUSE_SCHEDULE, FORWARD_ALERTS, APPEND_BACKUP_EVIDENCE,
-                     FIND_FIRING_ALERTS, APPEND_ROTATION_RECORD, APPEND_DSR_RECEIPT),
+                     FIND_FIRING_ALERTS, APPEND_ROTATION_RECORD, APPEND_DSR_RECEIPT,
+                     APPEND_RETENTION_RECORD),
                     OBSERVE_QUEUE),
     **dict.fromkeys((TAKE_BACKUP, VERIFY_BACKUP, BACKUP_CATALOG, APPLY_RETENTION), BACKUP_QUEUE),
 }

@@ -131,6 +131,14 @@ class StoreExported(_Model):
     rows: int
 
 
+class ExportManifest(_Model):
+    """The counts and hashes of one request's exports (no personal data), kept in clear beside them."""
+
+    request_id: str = Field(pattern=REQUEST_ID)
+    vault: VaultRef
+    stores: list[StoreExported]
+
+
 class StoreRequery(_Model):
     """Proof by re-query: the access query's matches after erasure (zero, or the erasure failed)."""
 

@@ -26,7 +26,6 @@ the keyed hash that replaces a pseudonymised field and the encryption key never 
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import fcntl
 import hashlib
@@ -34,7 +33,7 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -43,79 +42,34 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 
+from zerotouch.gdpr_keys import (
+    KEY_BYTES,
+    KEY_FILE,
+    MAKE_KEY,
+    VaultConflict,
+    VaultCorrupt,
+    VaultError,
+    VaultKeyMismatch,
+    VaultMissing,
+    VaultUnavailable,
+    canonical_json,
+    derive_key,
+    field_pseudonym,
+    pseudonym,
+    vault_key,
+)
 from zerotouch.gdpr_models import PSEUDONYM, REQUEST_ID, Subject, VaultRef
 
-KEY_BYTES = 32
+__all__ = ["KEY_BYTES", "KEY_FILE", "MAKE_KEY", "RequestVault", "VaultConflict", "VaultCorrupt", "VaultError",
+           "VaultKeyMismatch", "VaultMissing", "VaultUnavailable", "canonical_json", "field_pseudonym", "pseudonym",
+           "vault_key"]
+
 NONCE_BYTES = 12
 MAGIC = b"ZTGDPR1\x00"
-MAKE_KEY = 'python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"'
 _AD_PREFIX = b"zerotouch-gdpr-vault/v1\x00"
 _STORE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
 _SUPPRESSION = "suppression.jsonl"
 _KEY_CHECK = "key-check"
-
-
-class VaultError(Exception):
-    """Something about the vault itself; messages name variables, paths and ids, never personal data."""
-
-
-class VaultUnavailable(VaultError):
-    """No key, a bad key, a key the vault was not created with, or a directory that cannot be used."""
-
-
-class VaultKeyMismatch(VaultUnavailable):
-    """The configured key is not the one the vault was created with."""
-
-
-class VaultCorrupt(VaultError):
-    """A file that fails authentication or does not parse: altered, moved, or written under another key."""
-
-
-class VaultMissing(VaultError, KeyError):
-    """Nothing recorded under that request id (and store)."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
-
-
-class VaultConflict(VaultError, ValueError):
-    """A write-once entry already holds something else."""
-
-
-def vault_key(environ: Mapping[str, str], variable: str) -> bytes:
-    """The 32-byte vault key from ``variable`` (standard or URL-safe base64)."""
-    how = f"set {variable} to base64 of 32 random bytes, e.g. the output of {MAKE_KEY}"
-    text = environ.get(variable, "").strip()
-    if not text:
-        raise VaultUnavailable(f"{variable} is not set: {how}")
-    try:
-        key = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise VaultUnavailable(f"{variable} is not valid base64: {how}") from None
-    if len(key) != KEY_BYTES:
-        raise VaultUnavailable(f"{variable} decodes to {len(key)} bytes, not {KEY_BYTES}: {how}")
-    return key
-
-
-def _derive(key: bytes, purpose: bytes) -> bytes:
-    return hmac.new(key, b"zerotouch-gdpr-" + purpose, hashlib.sha256).digest()
-
-
-def pseudonym(key: bytes, subject: Subject) -> str:
-    """The subject's pseudonym for history, receipts and the suppression list: 64 hex characters."""
-    # Subject normalises the e-mail (trimmed, lower case), so one person's requests share a pseudonym.
-    identity = f"email:{subject.email}" if subject.email is not None else f"user_id:{subject.user_id}"
-    return hmac.new(_derive(key, b"pseudonym"), identity.encode(), hashlib.sha256).hexdigest()
-
-
-def field_pseudonym(key: bytes, value: str) -> str:
-    """The keyed hash that replaces a pseudonymised field's value: 64 hex characters."""
-    return hmac.new(_derive(key, b"field"), value.encode(), hashlib.sha256).hexdigest()
-
-
-def canonical_json(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
-    """The bytes a vault hash is taken over: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default).encode()
 
 
 def _export_default(value: Any) -> Any:
@@ -147,9 +101,9 @@ class RequestVault:
             raise VaultUnavailable(f"the vault key is {len(key)} bytes, not {KEY_BYTES}")
         self.root = Path(root)
         self._pseudonym_key = key
-        self._cipher = AESGCM(_derive(key, b"encryption"))
+        self._cipher = AESGCM(derive_key(key, b"encryption"))
         self._mkdir(self.root)
-        check = hmac.new(_derive(key, b"key-check"), b"vault", hashlib.sha256).hexdigest().encode()
+        check = hmac.new(derive_key(key, b"key-check"), b"vault", hashlib.sha256).hexdigest().encode()
         # A wrong key is refused once, at open, instead of as "corrupt" on every file read later.
         if self._create_once(self.root / _KEY_CHECK, check) != check:
             raise VaultKeyMismatch(f"the request vault in {self.root} was created with a different key; "
@@ -157,13 +111,18 @@ class RequestVault:
 
     @classmethod
     def open(cls, ref: VaultRef, state_dir: Path, environ: Mapping[str, str] = os.environ) -> RequestVault:
-        """The vault a policy names, with its key from the environment."""
+        """The vault a policy names, with its key from the environment (or, for `zerotouch up` and the CLI
+        beside it, from the state directory's `gdpr-key` file that `up` makes)."""
         root = Path(ref.storage).expanduser() if ref.storage else Path(state_dir) / "gdpr"
-        key = vault_key(environ, ref.key_env)
+        key = vault_key(environ, ref.key_env, fallback=Path(state_dir) / KEY_FILE)
         try:
             return cls(root, key)
         except VaultKeyMismatch as error:
             raise VaultKeyMismatch(f"{error} (the key comes from {ref.key_env})") from None
+
+    def field_pseudonym(self, value: str) -> str:
+        """The keyed hash that replaces a pseudonymised field's value, under this vault's key."""
+        return field_pseudonym(self._pseudonym_key, value)
 
     def record_subject(self, request_id: str, subject: Subject) -> str:
         """Keep the request's subject (once; the same subject again is a no-op); returns its pseudonym."""

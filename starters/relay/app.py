@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.openapi.utils import get_openapi
@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from starters.gdpr import GdprError, GdprMisconfigured, Intake, file_request, subject_from
 from starters.relay.auth import require_credentials
 from starters.relay.config import RelayConfig, RelayConfigError, load_token
 from starters.relay.deliver import TRANSIENT_STATUSES, CatchUp, TemporalRejected, TemporalUnavailable, deliver
@@ -34,6 +35,7 @@ __all__ = ["RelayConfig", "RelayConfigError", "create_app", "load_token"]
 log = logging.getLogger("zerotouch.relay")
 
 HEALTH_TIMEOUT_SECONDS = 2.0
+M = TypeVar("M", bound=BaseModel)
 
 
 class Accepted(BaseModel):
@@ -54,6 +56,18 @@ class Rotating(BaseModel):
 
 LEAKED_PATH = "/v1/secrets/leaked"
 LEAK_MAX_BODY_BYTES = 16 * 1024  # a name, a Secret reference, 500 characters of reason
+
+
+class Filed(BaseModel):
+    """The data-subject request's workflow: started now, or the one already filed under that request id."""
+
+    request_id: str
+    workflow_id: str
+    status: Literal["started", "already filed"]
+
+
+GDPR_PATH = "/v1/gdpr/requests"
+GDPR_MAX_BODY_BYTES = 16 * 1024  # an identity, 500 characters of verification, a name and an id
 
 
 class Problem(BaseModel):
@@ -205,6 +219,54 @@ def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | No
         return Response(answer.model_dump_json(), status_code=status.HTTP_202_ACCEPTED,
                         media_type="application/json")
 
+    @app.post(
+        GDPR_PATH,
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=Filed,
+        responses={**{code: _RESPONSES[code] for code in (400, 401, 408, 413, 415, 503)},
+                   409: _problem("that request id already names another subject"),
+                   422: _problem("not a data-subject request, or a malformed e-mail or user id; names the field, "
+                                 "never its value"),
+                   500: _problem("the relay cannot use the request vault (its key variable is not set or wrong)")},
+        summary="File a data-subject request (access or erasure); an approver decides on it",
+        openapi_extra={"security": [{"bearerToken": []}, {"basicAuth": []}]},
+    )
+    async def gdpr_request(request: Request) -> Response:
+        # As for the webhook: credentials and size are settled before anything is read.
+        require_credentials(request.headers.get("authorization"), config)
+        check_content_type(request)
+        body = await receive_body(request, limit=GDPR_MAX_BODY_BYTES, timeout=config.request_timeout_seconds)
+        intake = _parsed(Intake, body)
+        del body  # it holds the subject's identity; from here on only the validated Subject does
+        try:
+            subject = subject_from(email=intake.email, user_id=intake.user_id)
+        except GdprError as error:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from None
+        try:
+            async with asyncio.timeout(config.temporal_timeout_seconds):
+                filed = await file_request(
+                    client, config.gdpr, kind=intake.kind, subject=subject, requested_by=intake.requested_by,
+                    verification=intake.verification, request_id=intake.request_id, cluster=config.cluster,
+                    state_dir=config.state_path, task_queue=config.task_queue)
+        except GdprMisconfigured as error:
+            log.error("cannot file a data-subject request: %s", error)
+            raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR,
+                                detail=f"the relay is misconfigured: {error}") from None
+        except GdprError as error:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
+        except (TimeoutError, RPCError) as error:
+            if isinstance(error, RPCError) and error.status not in TRANSIENT_STATUSES:
+                raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=f"Temporal refused: {error}") from None
+            log.warning("answering 503 to a data-subject request: %s", error or "timeout")
+            return JSONResponse({"detail": "Temporal is unreachable; retry later"},
+                                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                                headers={"Retry-After": str(config.retry_after_seconds)})
+        log.info("data-subject request %s (%s) filed by %s: %s", filed.request_id, intake.kind, intake.requested_by,
+                 "started" if filed.started else "already filed")
+        answer = Filed(request_id=filed.request_id, workflow_id=filed.workflow_id,
+                       status="started" if filed.started else "already filed")
+        return Response(answer.model_dump_json(), status_code=status.HTTP_202_ACCEPTED, media_type="application/json")
+
     @app.get(
         "/healthz",
         response_model=Health,
@@ -244,9 +306,13 @@ def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | No
 
 
 def _leak_report(body: bytes | bytearray) -> LeakReport:
+    return _parsed(LeakReport, body)
+
+
+def _parsed(model: type[M], body: bytes | bytearray) -> M:
     """400 for broken JSON, 422 naming the first bad field otherwise (never echoing what was sent)."""
     try:
-        return LeakReport.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as error:
         details = error.errors(include_url=False, include_input=False, include_context=False)
         if any(item["type"] == "json_invalid" for item in details):

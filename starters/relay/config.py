@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zerotouch.alert_sources import AlertSources
+from zerotouch.gdpr import GdprPolicy
 from zerotouch.http.serving import is_loopback, serving_problem
 from zerotouch.names import WORKFLOWS_QUEUE
 from zerotouch.rotations import RotationsPolicy
@@ -37,6 +38,9 @@ class RelayConfig:
         group_by: labels that make one incident (the policy's ``group_by``); empty = per fingerprint.
         alert_sources: the policy's ``alerts:``; its heartbeats (Watchdog) are accepted and dropped.
         rotations: the policy's ``rotations:``; a leak report (POST /v1/secrets/leaked) must name one.
+        gdpr: the policy's ``gdpr:``; a data-subject request (POST /v1/gdpr/requests) goes into its vault.
+        state_dir: the workers' state directory, where the vault is unless gdpr.storage names one
+            (empty: $ZEROTOUCH_STATE_DIR or .zerotouch, as the workers).
         task_queue: base queue of the incident workflows; ``cluster`` is appended as a scope.
         cluster: cluster scope, passed to the workflow and suffixed to the task queue.
         max_body_bytes: largest accepted body (default 8 MiB: an aggregation group of 5,000
@@ -58,6 +62,8 @@ class RelayConfig:
     group_by: list[str] = field(default_factory=lambda: list(DEFAULT_GROUP_BY))
     alert_sources: AlertSources = field(default_factory=AlertSources)
     rotations: RotationsPolicy = field(default_factory=RotationsPolicy, repr=False)  # a policy section: too long to log
+    gdpr: GdprPolicy = field(default_factory=GdprPolicy, repr=False)
+    state_dir: str = ""
     task_queue: str = WORKFLOWS_QUEUE
     cluster: str = ""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -73,6 +79,10 @@ class RelayConfig:
     @property
     def auth_required(self) -> bool:
         return bool(self.token) or bool(self.basic_users)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir or os.environ.get("ZEROTOUCH_STATE_DIR", ".zerotouch"))
 
     @property
     def tls(self) -> bool:

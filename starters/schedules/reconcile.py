@@ -38,6 +38,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from zerotouch.backups import BACKUP_INPUTS
 from zerotouch.cronjobs import CronJobRunInput
+from zerotouch.gdpr_retention import DATA_RETENTION_WORKFLOW, DataRetentionArgs, DataRetentionInput
 from zerotouch.names import WORKFLOWS_QUEUE, queue_for
 from zerotouch.rotations import SCHEDULED_ROTATION_WORKFLOW, RotationArgs, ScheduledRotationInput
 from zerotouch.schedules import (
@@ -75,6 +76,9 @@ def workflow_input(declaration: ScheduleDeclaration, cluster: str = "") -> BaseM
     if declaration.workflow == SCHEDULED_ROTATION_WORKFLOW:  # a secret rotation (zerotouch/rotations.py)
         return ScheduledRotationInput(schedule=declaration.name, cluster=cluster,
                                       arguments=RotationArgs.model_validate(declaration.arguments))
+    if declaration.workflow == DATA_RETENTION_WORKFLOW:  # the data map's retention (zerotouch/gdpr_retention.py)
+        return DataRetentionInput(schedule=declaration.name, cluster=cluster,
+                                  arguments=DataRetentionArgs.model_validate(declaration.arguments))
     if declaration.workflow == CRONJOB_RUN_WORKFLOW:  # an imported CronJob (starters/cronjob_import.py)
         return CronJobRunInput(schedule=declaration.name, cluster=cluster,
                                arguments=CronJobRunArgs.model_validate(declaration.arguments))

@@ -96,6 +96,10 @@ class Stores:
             return StoreExported(store_name=step.store_name, location=f"/vault/{step.store_name}", sha256="1" * 64,
                                  rows=sum(self.matched.get(step.store_name, {}).values()))
 
+        @activity.defn(name=names.WRITE_EXPORT_MANIFEST)
+        async def export_manifest(manifest: Any) -> str:
+            return "2" * 64
+
         @activity.defn(name=names.REQUERY_SUBJECT)
         async def requery(step: StoreStep) -> StoreRequery:
             return StoreRequery(store_name=step.store_name, matches=0)
@@ -124,7 +128,7 @@ class Stores:
             self.receipts.append(receipt)
             return LedgerReceipt(seq=len(self.receipts), hash="0" * 64)
 
-        return {DATA_QUEUE: [resolve, erase, export, requery, suppress],
+        return {DATA_QUEUE: [resolve, erase, export, export_manifest, requery, suppress],
                 OBSERVE_QUEUE: [load, grant, forward, append]}
 
 

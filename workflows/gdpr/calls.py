@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.activity_errors import NON_RETRYABLE
     from zerotouch.gdpr_models import (
         DsrReceipt,
+        ExportManifest,
         StoreErased,
         StoreExported,
         StoreManifest,
@@ -43,7 +44,8 @@ HEARTBEAT = timedelta(seconds=30)
 # tests/activities/test_registration.py checks the workers register each on the queue it is sent to.
 CALLED = frozenset({
     names.LOAD_POLICY, names.FORWARD_ALERTS, names.REQUEST_GRANT, names.RESOLVE_SUBJECT, names.EXPORT_SUBJECT,
-    names.ERASE_SUBJECT, names.REQUERY_SUBJECT, names.SUPPRESS_SUBJECT, names.APPEND_DSR_RECEIPT,
+    names.ERASE_SUBJECT, names.REQUERY_SUBJECT, names.WRITE_EXPORT_MANIFEST, names.SUPPRESS_SUBJECT,
+    names.APPEND_DSR_RECEIPT,
 })
 
 T = TypeVar("T")
@@ -62,6 +64,14 @@ async def resolve(step: StoreStep, cluster: str) -> StoreManifest:
 
 async def export(step: StoreStep, cluster: str) -> StoreExported:
     return await _store(names.EXPORT_SUBJECT, step, cluster, StoreExported)
+
+
+async def write_export_manifest(manifest: ExportManifest, cluster: str) -> str:
+    result: str = await workflow.execute_activity(
+        names.WRITE_EXPORT_MANIFEST, manifest,
+        task_queue=queue_for(names.queue_of(names.WRITE_EXPORT_MANIFEST), cluster), result_type=str,
+        start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY)
+    return result
 
 
 async def erase(step: StoreStep, cluster: str) -> StoreErased:

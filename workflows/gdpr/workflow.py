@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         DsrInput,
         DsrReceipt,
         DsrStatus,
+        ExportManifest,
         Extension,
         Outcome,
         StoreReceipt,
@@ -94,10 +95,15 @@ class DataSubjectRequestWorkflow:
         if run.denied_by or run.cancelled_by:
             return run.end("denied" if run.denied_by else "cancelled", run.decision_note)
         if run.params.kind == "access":
-            for exported in await asyncio.gather(*(calls.export(step, cluster) for step in steps.values())):
+            exports = await asyncio.gather(*(calls.export(step, cluster) for step in steps.values()))
+            for exported in exports:
                 receipts[exported.store_name].export_sha256 = exported.sha256
                 run.store_state(exported.store_name, f"exported {exported.rows} row(s)")
-            return run.end("complete", "exported from every store (encrypted, in the request vault)")
+            digest = await calls.write_export_manifest(ExportManifest(
+                request_id=run.params.request_id, vault=VaultRef(storage=gdpr.storage, key_env=gdpr.key_env),
+                stores=list(exports)), cluster)
+            return run.end("complete", f"exported from every store (encrypted in the request vault; manifest "
+                                       f"sha256 {digest[:16]}…)")
         if run.params.subject in gdpr.legal_holds:
             run.status.state = "held"
             return run.end("held", "the subject is under legal hold (gdpr.legal_holds): nothing was erased")
