@@ -26,6 +26,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from activities.gdpr_postgres_errors import failures
 from zerotouch import activity_errors as errors
 from zerotouch.gdpr import Erasure, ParentLink, Store, TableMap
 from zerotouch.gdpr_models import Subject
@@ -57,7 +58,7 @@ class PostgresSubjects:
         with self._session(store, read_only=True) as connection, connection.transaction():
             for name in store.finding_order():
                 table = store.tables[name]
-                with _failures(store, name):
+                with failures(store, name):
                     keys = _identity_keys(connection, name, table, subject)
                     if table.parent is not None:
                         parent = store.tables[table.parent.table]
@@ -76,7 +77,7 @@ class PostgresSubjects:
                 columns = sql.SQL(", ").join(map(sql.Identifier, table.export)) if table.export else sql.SQL("*")
                 query = sql.SQL("SELECT {} FROM {} WHERE {key} = ANY(%s) ORDER BY {key}").format(
                     columns, _table(name), key=sql.Identifier(table.key))
-                with _failures(store, name), connection.cursor(row_factory=dict_row) as cursor:
+                with failures(store, name), connection.cursor(row_factory=dict_row) as cursor:
                     found = cursor.execute(query, [keys]).fetchall() if keys else []
                 rows[name] = [{column: _jsonable(value) for column, value in row.items()} for row in found]
         return rows
@@ -92,7 +93,7 @@ class PostgresSubjects:
                 if not keys:
                     continue
                 where = sql.SQL("{} = ANY(%s)").format(sql.Identifier(table.key))
-                with _failures(store, name), connection.transaction():
+                with failures(store, name), connection.transaction():
                     if table.erase.method == "delete":
                         deleted = connection.execute(sql.SQL("DELETE FROM {} WHERE {}").format(_table(name), where),
                                                      [keys])
@@ -116,7 +117,7 @@ class PostgresSubjects:
         retention, key = mapped.retention, sql.Identifier(mapped.key)
         older = sql.SQL("{} < %s").format(sql.Identifier(retention.column))
         limit = sql.SQL("LIMIT {}").format(sql.Literal(retention.batch))
-        with self._session(store, read_only=dry_run) as connection, _failures(store, table), connection.transaction():
+        with self._session(store, read_only=dry_run) as connection, failures(store, table), connection.transaction():
             if retention.erase.method == "delete":
                 batch = sql.SQL("SELECT {key} FROM {t} WHERE {older} ORDER BY {key} {limit}").format(
                     key=key, t=_table(table), older=older, limit=limit)
@@ -142,7 +143,7 @@ class PostgresSubjects:
         absent: list[str] = []
         with self._session(store, read_only=True) as connection:
             for name in sorted(wanted):
-                with _failures(store, name):
+                with failures(store, name):
                     columns = _columns(connection, name)
                 if columns is None:
                     absent.append(name)
@@ -169,39 +170,13 @@ class PostgresSubjects:
             # the first line names host and port, never a password or a row
             first = (str(error).splitlines() or ["failed"])[0]
             raise errors.fail(f"cannot connect to {where}: {first}", errors.DATABASE_UNAVAILABLE) from None
-        with connection, _failures(store):  # also the session's own statements and the final commit
+        with connection, failures(store):  # also the session's own statements and the final commit
             connection.read_only = read_only
             if read_only:  # one snapshot, so a child's rows are found from the same parent rows the manifest holds
                 connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             else:
                 connection.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
             yield connection
-
-
-@contextlib.contextmanager
-def _failures(store: Store, table: str = "") -> Iterator[None]:
-    """psycopg errors → activity errors naming the store, table and condition, never a value."""
-    where = f"PostgreSQL {store.connection!r} database {store.database}{' table ' + table if table else ''}"
-    try:
-        yield
-    except (pg_errors.UndefinedTable, pg_errors.UndefinedColumn, pg_errors.InvalidSchemaName) as error:
-        # these primary messages name only the missing identifier
-        raise errors.fail(f"{where}: {error.diag.message_primary}; fix the data map (`zerotouch policy check "
-                          "--against` lists what is missing)", errors.INVALID_POLICY) from None
-    except pg_errors.InsufficientPrivilege:
-        raise errors.fail(f"{where}: permission denied to the connection's role", errors.FORBIDDEN) from None
-    except psycopg.IntegrityError as error:
-        what = error.diag.constraint_name or error.diag.column_name or ""
-        raise errors.fail(f"{where}: erasure violates {_condition(error)} {what}: a referencing table missing from "
-                          "the data map, or a NOT NULL column erased with `null`", errors.INVALID_POLICY) from None
-    except psycopg.OperationalError as error:  # lost connections, lock timeouts, deadlocks: the next try may pass
-        raise errors.fail(f"{where}: {_condition(error)}", errors.DATABASE_UNAVAILABLE) from None
-    except psycopg.Error as error:
-        raise errors.fail(f"{where}: {_condition(error)}", errors.INVALID_POLICY) from None
-
-
-def _condition(error: psycopg.Error) -> str:
-    return f"{type(error).__name__} (SQLSTATE {error.sqlstate or 'unknown'})"
 
 
 def _table(name: str) -> sql.Identifier:

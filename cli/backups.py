@@ -16,6 +16,7 @@ from cli.common import (
     connection_options,
     json_option,
     parse_time,
+    policy_from,
     print_json,
     state_dir_option,
 )
@@ -38,10 +39,7 @@ _cluster_option = click.option("--cluster", default="", help="cluster scope (as 
 
 
 def _policy(policy_path: str | None) -> Policy:
-    from zerotouch.policy import load_policy
-    from zerotouch.settings import default_policy_path
-
-    return load_policy(policy_path or default_policy_path())
+    return policy_from(policy_path)
 
 
 def _repository(policy_path: str | None, repository: str | None, state_dir: str | None) -> BackupRepository:

@@ -5,10 +5,11 @@ Only light imports at module level: every command module imports this one for `z
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,6 +21,8 @@ from embedded.statedir import StateDir
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+
+    from zerotouch.policy import Policy
 
 R = TypeVar("R")
 
@@ -160,3 +163,26 @@ def parse_time(value: str) -> datetime:
     except ValueError:
         raise UsageError(f"{value!r} is not an ISO 8601 time such as 2026-01-05T03:00:00Z") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def policy_from(policy_path: str | None) -> Policy:
+    """The policy file given, else $ZEROTOUCH_POLICY, else the shipped one; loaded and validated."""
+    from zerotouch.policy import load_policy
+    from zerotouch.settings import default_policy_path
+
+    return load_policy(policy_path or default_policy_path())
+
+
+def run_with_client(connection: Connection, work: Callable[[Client], Awaitable[R]],
+                    refusals: tuple[type[Exception], ...]) -> R:
+    """Run ``work`` with a Temporal client; a refusal the user can act on becomes one line (exit status 1)."""
+    from cli.errors import CommandError
+
+    async def run() -> R:
+        client = await connection.client()
+        try:
+            return await work(client)
+        except refusals as error:
+            raise CommandError(str(error)) from None
+
+    return asyncio.run(run())

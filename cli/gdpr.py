@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from cli.approvals import ProofOptions, proof_options, prove
-from cli.common import Connection, Section, connection_options, json_option, print_json
+from cli.common import Connection, Section, connection_options, json_option, policy_from, print_json, run_with_client
 from cli.errors import CommandError
 from cli.gdpr_reapply import reapply
 from embedded.statedir import StateDir
@@ -34,24 +33,14 @@ _request_id = click.argument("request_id", metavar="REQUEST_ID")
 
 
 def _policy(policy_path: str | None) -> Policy:
-    from zerotouch.policy import load_policy
-    from zerotouch.settings import default_policy_path
-
-    return load_policy(policy_path or default_policy_path())
+    return policy_from(policy_path)
 
 
 def _run(connection: Connection, work: Callable[[Client], Awaitable[R]]) -> R:
-    """Run ``work`` with a client; a request's refusal becomes one line (exit status 1)."""
+    """Run ``work`` with a client; a refusal (GdprError) becomes one line (exit status 1)."""
     from starters.gdpr import GdprError
 
-    async def run() -> R:
-        client = await connection.client()
-        try:
-            return await work(client)
-        except GdprError as error:
-            raise CommandError(str(error)) from None
-
-    return asyncio.run(run())
+    return run_with_client(connection, work, (GdprError,))
 
 
 def _when(when: datetime | None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from cli.approvals import ProofOptions, proof_options, prove
-from cli.common import Connection, Section, connection_options, json_option, print_json
+from cli.common import Connection, Section, connection_options, json_option, policy_from, print_json, run_with_client
 from cli.errors import CommandError
 from embedded.statedir import StateDir
 
@@ -37,24 +36,14 @@ _kubernetes_option = click.option(
 
 
 def _policy(policy_path: str | None) -> Policy:
-    from zerotouch.policy import load_policy
-    from zerotouch.settings import default_policy_path
-
-    return load_policy(policy_path or default_policy_path())
+    return policy_from(policy_path)
 
 
 def _run(connection: Connection, work: Callable[[Client], Awaitable[R]]) -> R:
-    """Run ``work`` with a client; a rotation's refusal becomes one line (exit status 1)."""
+    """Run ``work`` with a client; a refusal (RotationError) becomes one line (exit status 1)."""
     from starters.rotations import RotationError
 
-    async def run() -> R:
-        client = await connection.client()
-        try:
-            return await work(client)
-        except RotationError as error:
-            raise CommandError(str(error)) from None
-
-    return asyncio.run(run())
+    return run_with_client(connection, work, (RotationError,))
 
 
 def _with_secrets(command: Callable[..., R]) -> Callable[..., R]:
