@@ -183,12 +183,14 @@ async def test_a_missing_wal_segment_is_an_incident_naming_it(stack: BackupStack
     backup = await stack.backup("app")
     start = stack.repository.get("app", backup.id).manifest.wal_start_segment
     archive = stack.source.archive
-    # Two segment switches after the backup, so the archive has a segment in the middle to lose.
+    # Segments after the backup's first one, so the archive has one strictly before the newest to lose
+    # (losing the newest is no gap: recovery would just end there).
     for _ in range(3):
         segment = stack.source.switch_wal()
         await eventually(_archived(archive, segment), what=f"{segment} archived")
     later = sorted(p.name for p in archive.iterdir() if len(p.name) == 24 and p.name[8:] > start[8:])
-    missing = later[len(later) // 2]
+    assert len(later) >= 3, later
+    missing = later[-2]
     (archive / missing).unlink()
     report, _ = await stack.verify("app", backup.id)
     (gap,) = [check for check in report.failures if check.name == "wal continuity"]

@@ -35,8 +35,14 @@ class ArchivingSource:
             connection.execute(statement)
 
     def switch_wal(self) -> str:
-        """Close the current segment (so it is archived now); return its name."""
+        """Close the current segment (so it is archived now); return its name.
+
+        pg_switch_wal() does nothing on a segment with no WAL since the last switch, so a
+        transaction id is assigned (its commit writes a record) first: every call closes a
+        segment of its own.
+        """
         with psycopg.connect(self.server.admin_dsn, autocommit=True) as connection:
+            connection.execute("SELECT txid_current()")
             row = connection.execute("SELECT pg_walfile_name(pg_current_wal_lsn()), pg_switch_wal()").fetchone()
         assert row is not None
         return str(row[0])
