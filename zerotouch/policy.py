@@ -26,6 +26,7 @@ from zerotouch.backups import BACKUP_ARGUMENTS, BackupsPolicy, targets_named
 from zerotouch.durations import Duration
 from zerotouch.gdpr import GdprPolicy
 from zerotouch.quantities import parse_memory
+from zerotouch.recovery import RecoveryPolicy
 from zerotouch.rotations import SCHEDULED_ROTATION_WORKFLOW, RotationArgs, RotationsPolicy
 from zerotouch.runbooks import (
     ACTION_PARAMS_ERROR,
@@ -219,6 +220,9 @@ class Policy(PolicyModel):
     backups: BackupsPolicy = Field(default_factory=BackupsPolicy, description="backup targets and repository")
     rotations: RotationsPolicy = Field(default_factory=RotationsPolicy, description="credentials zerotouch rotates")
     gdpr: GdprPolicy = Field(default_factory=GdprPolicy, description="personal data: the data map, request periods")
+    recovery: RecoveryPolicy = Field(
+        default_factory=RecoveryPolicy, description="node, database and namespace recovery and their bounds",
+    )
     schedules: list[ScheduleDeclaration] = Field(
         default_factory=list, description="Temporal Schedules `zerotouch schedules apply` keeps the server matching",
     )
