@@ -11,6 +11,7 @@ import click
 from cli.approvals import ProofOptions, proof_options, prove
 from cli.common import Connection, Section, connection_options, json_option, policy_from, print_json, run_with_client
 from cli.errors import CommandError
+from cli.gdpr_download import download
 from cli.gdpr_reapply import reapply
 from embedded.statedir import StateDir
 
@@ -250,12 +251,12 @@ def extend(request_id: str, by: str, months: int, reason: str, cluster: str, con
            lambda: Extension(by=by, months=months, reason=reason), cluster)
 
 
-@click.group(short_help="data-subject requests: request, list, show, approve, deny, cancel, extend, reapply")
+@click.group(short_help="data-subject requests: request, list, show, approve, deny, cancel, extend, download, reapply")
 def gdpr() -> None:
     """GDPR data-subject requests (DataSubjectRequestWorkflow): exports and erasures across the policy's data map."""
 
 
-for _command in (request, list_, show, approve, deny, cancel, extend, reapply):
+for _command in (request, list_, show, approve, deny, cancel, extend, download, reapply):
     gdpr.add_command(_command)
 
 SECTION = Section("Data-subject requests", (gdpr,))

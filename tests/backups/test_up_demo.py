@@ -43,9 +43,9 @@ VERIFIED_WITHIN = 240.0  # seconds; the first backup and its test restore take a
 class Up:
     """`zerotouch up` (no sandbox) on free ports, as a user runs it; `stop` is Ctrl-C."""
 
-    def __init__(self, state_dir: Path, log: Path) -> None:
+    def __init__(self, state_dir: Path, log: Path, policy: Path = POLICY) -> None:
         self.log_path, self.log = log, log.open("ab")
-        command = [sys.executable, "-m", "cli", "up", "--state-dir", str(state_dir), "--policy", str(POLICY)]
+        command = [sys.executable, "-m", "cli", "up", "--state-dir", str(state_dir), "--policy", str(policy)]
         for name in ("temporal", "ui", "relay"):
             command += [f"--{name}-port", str(free_port())]
         environment = {k: v for k, v in os.environ.items() if not k.startswith("ZEROTOUCH_")}
