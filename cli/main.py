@@ -13,6 +13,7 @@ import click
 from cli import backups, doctor, gdpr, governor, incidents, ledger, policy, runtime, sandbox, schedules, secrets
 from cli.common import Section
 from cli.errors import Reported, exit_status
+from cli.recovery import SECTION as RECOVERY_SECTION
 
 # The order of `zerotouch --help`; a new command group adds its module's SECTION here.
 SECTIONS: tuple[Section, ...] = (
@@ -23,6 +24,7 @@ SECTIONS: tuple[Section, ...] = (
     policy.SECTION,
     schedules.SECTION,
     backups.SECTION,
+    RECOVERY_SECTION,
     secrets.SECTION,
     gdpr.SECTION,
     sandbox.SECTION,

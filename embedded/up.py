@@ -213,7 +213,8 @@ async def run_embedded(options: EmbeddedOptions) -> None:
         watcher = asyncio.create_task(schedule_metrics.watch(client, stop, names=[d.name for d in policy.schedules]))
         relay = RelayServer(RelayConfig(host="127.0.0.1", port=options.relay_port, token=token,
                                         group_by=policy.group_by, alert_sources=policy.alerts,
-                                        rotations=policy.rotations, gdpr=policy.gdpr, state_dir=str(state.path)),
+                                        rotations=policy.rotations, gdpr=policy.gdpr, state_dir=str(state.path),
+                                        node_recovery=policy.recovery.nodes),
                              client,
                              telemetry=telemetry)
         await relay.start()

@@ -9,9 +9,12 @@ exercised without a real cluster.
 from .client import (
     actions_via_http,
     clock_via_http,
+    fail_node_via_http,
     fail_requests_via_http,
     finish_job_via_http,
     inject_via_http,
+    node_provider_via_http,
+    node_state_via_http,
     reset_via_http,
 )
 from .clock import Clock
@@ -24,8 +27,11 @@ __all__ = [
     "SandboxCluster",
     "actions_via_http",
     "clock_via_http",
+    "fail_node_via_http",
     "fail_requests_via_http",
     "finish_job_via_http",
     "inject_via_http",
+    "node_provider_via_http",
+    "node_state_via_http",
     "reset_via_http",
 ]

@@ -67,3 +67,28 @@ def finish_job_via_http(url: str, namespace: str, name: str, outcome: str = "Com
     job: dict[str, Any] = _post(url, "jobs/finish", {"namespace": namespace, "name": name,
                                                      "outcome": outcome}, timeout)["job"]
     return job
+
+
+def fail_node_via_http(url: str, node: str, mode: str = "NotReady",
+                       timeout: float = 10.0) -> dict[str, Any]:
+    """Make `node` "NotReady" or "Unreachable" ("Ready" clears the fault); returns its state
+    as node_state_via_http does. ValueError for an unknown node or mode."""
+    return _post(url, f"nodes/{node}/fail", {"mode": mode}, timeout)
+
+
+def node_provider_via_http(url: str, node: str, action: str = "reboot",
+                           delay_seconds: float = 5.0, timeout: float = 10.0) -> dict[str, Any]:
+    """Ask the infrastructure provider to "reboot" or "replace" `node`: its pods but the
+    DaemonSets' die now and it is Ready again `delay_seconds` later on the sandbox clock.
+    Returns {"node", "action", "ready_at"}; a call while one runs returns that one."""
+    return _post(url, f"nodes/{node}/provider",
+                 {"action": action, "delay_seconds": delay_seconds}, timeout)
+
+
+def node_state_via_http(url: str, node: str, timeout: float = 10.0) -> dict[str, Any]:
+    """{"name", "ready": "True"|"False"|"Unknown", "unschedulable", "fault", "provider"}."""
+    resp = httpx.get(f"{url.rstrip('/')}/sandbox/v1/nodes/{node}", timeout=timeout)
+    data: dict[str, Any] = resp.json()
+    if resp.status_code >= 400:
+        raise ValueError(data.get("error") or f"sandbox answered HTTP {resp.status_code}")
+    return data

@@ -1,4 +1,4 @@
-"""Sandbox-only routes: /sandbox/v1/* (faults, failures, actions, reset, clock, jobs),
+"""Sandbox-only routes: /sandbox/v1/* (faults, failures, actions, reset, clock, jobs, nodes),
 /metrics, one page per exporter (/metrics/kube-state-metrics, /metrics/kubelet,
 /metrics/cadvisor, /metrics/node-exporter) and health probes. None of these are recorded in the action log
 or subject to injected API failures."""
@@ -55,6 +55,8 @@ def handle(core: SandboxCore, req: Request) -> Response:
             return _failures(core, req)
         if route == "/clock":
             return _clock(core, req)
+        if route.startswith("/nodes/"):
+            return _nodes(core, req, route[len("/nodes/"):])
         if route == "/jobs/finish" and method == "POST":
             body = _body(req)
             missing = [k for k in ("namespace", "name") if not body.get(k)]
@@ -91,6 +93,22 @@ def _faults(core: SandboxCore, req: Request) -> Response:
         cleared = core.clear(req.query.get("namespace"), req.query.get("deployment"))
         return Response(200, {"cleared": cleared})
     raise ApiError(405, "method not allowed")
+
+
+def _nodes(core: SandboxCore, req: Request, rest: str) -> Response:
+    """GET <node>: its state; POST <node>/fail {"mode": "NotReady"|"Unreachable"|"Ready"};
+    POST <node>/provider {"action": "reboot"|"replace", "delay_seconds": 5} (nodes.py)."""
+    name, _, verb = rest.partition("/")
+    if not verb and req.method == "GET":
+        return Response(200, core.nodes.describe(name))
+    if verb == "fail" and req.method == "POST":
+        return Response(200, core.nodes.fail(name, str(_body(req).get("mode", ""))))
+    if verb == "provider" and req.method == "POST":
+        body = _body(req)
+        return Response(200, core.nodes.provider(name, str(body.get("action", "")),
+                                                 body.get("delay_seconds", 5.0)))
+    raise ApiError(404 if verb not in ("", "fail", "provider") else 405,
+                   f"no sandbox route {req.method} /nodes/{rest}")
 
 
 def _clock(core: SandboxCore, req: Request) -> Response:

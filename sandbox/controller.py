@@ -17,8 +17,9 @@ from .cronjobs import CRONJOBS, CronJobController
 from .daemonsets import DAEMONSETS, DaemonSetController
 from .deployment_conditions import conditions
 from .faults import FaultManager
-from .ownership import controlled_by, ip_allocator, node_names
+from .ownership import controlled_by, ip_allocator, pods_of
 from .resources import get_type
+from .scheduling import Scheduler, kubelet_status
 from .statefulsets import STATEFULSETS, StatefulSetController
 from .store import Obj, Store
 
@@ -54,8 +55,10 @@ class Controller:
         self.store = store
         self.faults = faults
         self.next_ip = ip_allocator()
+        self.scheduler = Scheduler(store, next_ip=self.next_ip)
         self.cronjobs = CronJobController(store)
-        self.statefulsets = StatefulSetController(store, faults, next_ip=self.next_ip)
+        self.statefulsets = StatefulSetController(store, faults, next_ip=self.next_ip,
+                                                  scheduler=self.scheduler)
         self.daemonsets = DaemonSetController(store, faults, next_ip=self.next_ip)
 
     def tick(self) -> None:
@@ -77,6 +80,8 @@ class Controller:
             self.cronjobs.sync_all()
             for pdb in self.store.list(PDBS):
                 self._pdb_status(pdb)
+            # Last, so a pod created this tick waits in ContainerCreating until the next.
+            self.scheduler.bind_pending()
 
     # -- deployments -------------------------------------------------------
     def owned_replicasets(self, deploy: Obj) -> list[Obj]:
@@ -216,16 +221,16 @@ class Controller:
         while len(owned) > want:
             victim = owned.pop()
             self.store.delete(PODS, ns, victim["metadata"]["name"])
-        nodes = node_names(self.store)
         deployment = self._deployment_name(rs)
         for pod in owned:
             # Pods created last tick are "ContainerCreating"; from then on
             # their status follows the fault manager's verdict.
             condition = self.faults.pod_condition(ns, deployment, pod)
-            self.store.update(PODS, pods.apply_condition(pod, condition), check_version=False)
-        for i in range(want - len(owned)):
-            pod = pods.new_pod(rs, nodes[(len(owned) + i) % len(nodes)], self.next_ip())
-            self.store.create(PODS, pod)
+            self.store.update(PODS, kubelet_status(self.store, pod, condition),
+                              check_version=False)
+        for _ in range(want - len(owned)):
+            node = self.scheduler.pick(self._pods_of(rs))
+            self.store.create(PODS, pods.new_pod(rs, node, self.next_ip()))
         current = self._pods_of(rs)
         ready = sum(1 for p in current if pods.is_ready(p))
         status: dict[str, Any] = {
@@ -253,28 +258,32 @@ class Controller:
                     self.store.delete(kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
 
     def _sync_bare_pods(self) -> None:
-        """Pods created directly through the API: scheduled, then running."""
-        nodes = node_names(self.store)
+        """Pods created directly through the API: scheduled (unless they name their node,
+        which bypasses the scheduler), then running; not Ready while their node is not."""
         for pod in self.store.list(PODS):
             if pod["metadata"].get("ownerReferences"):
                 continue
             phase = (pod.get("status") or {}).get("phase")
-            if phase == "Running":
-                continue
             updated = copy.deepcopy(pod)
             if not phase:
-                updated["spec"].setdefault("nodeName", nodes[0])
-                updated["status"] = pods.pending_status(updated["spec"], self.next_ip())
+                node = updated["spec"].get("nodeName") or self.scheduler.pick([])
+                if node:
+                    updated["spec"]["nodeName"] = node
+                    updated["status"] = pods.pending_status(updated["spec"], self.next_ip())
+                else:
+                    updated["status"] = pods.unscheduled_status(self.scheduler.why_unschedulable())
             else:
-                updated = pods.apply_condition(updated, pods.HEALTHY)
+                updated = kubelet_status(self.store, updated, pods.HEALTHY)
             self.store.update(PODS, updated, check_version=False)
 
     # -- jobs and disruption budgets ----------------------------------------
     def _sync_job(self, job: Obj) -> None:
-        updated = jobs.advance(job, self.store.clock.iso())
+        # A Job whose pod still waits for a node has not run, so it cannot end yet.
+        waiting = any(not p["spec"].get("nodeName") for p in pods_of(self.store, job))
+        updated = None if waiting else jobs.advance(job, self.store.clock.iso())
         if updated is not None:
             job = self.store.update(JOBS, updated, check_version=False)
-        job_pods.sync(self.store, job, next_ip=self.next_ip)
+        job_pods.sync(self.store, job, next_ip=self.next_ip, scheduler=self.scheduler)
 
     def pdb_allows_eviction(self, pod: Obj) -> tuple[bool, str]:
         return budgets.allows_eviction(self.store, pod)

@@ -20,6 +20,7 @@ from .fault_targets import parse_target
 from .faults import Fault, FaultManager
 from .health import workload_healthy
 from .metrics import TrafficCounters, render, render_endpoint
+from .nodes import NodeManager
 from .store import Store
 
 
@@ -32,6 +33,7 @@ class SandboxCore:
         self.failures = FailureInjector()
         self.traffic = TrafficCounters()
         self.controller = Controller(self.store, self.faults)
+        self.nodes = NodeManager(self.store)
         self.server_address = "127.0.0.1:0"
 
     def seed(self) -> None:
@@ -43,12 +45,14 @@ class SandboxCore:
                 self.controller.tick()
 
     def tick(self) -> None:
+        self.nodes.settle()
         self.controller.tick()
         self.traffic.advance(self.store, self.faults)
 
     def reset(self) -> None:
         with self.store.lock:
             self.faults.reset()
+            self.nodes.reset()
             self.failures.clear()
             self.actions.clear()
             self.traffic.reset()
@@ -115,10 +119,11 @@ class SandboxCore:
     def snapshot(self) -> dict[str, Any]:
         with self.store.lock:
             return {"store": self.store.snapshot(), "faults": self.faults.snapshot(),
-                    "clock": self.clock.snapshot()}
+                    "clock": self.clock.snapshot(), "nodes": self.nodes.snapshot()}
 
     def restore(self, data: dict[str, Any]) -> None:
         with self.store.lock:
             self.store.restore(data.get("store") or {})
             self.faults.restore(data.get("faults") or [])
             self.clock.restore(data.get("clock") or {})
+            self.nodes.restore(data.get("nodes") or {})

@@ -16,6 +16,7 @@ from . import pods, templates
 from .faults import FaultManager
 from .ownership import NODES, pods_of
 from .resources import get_type
+from .scheduling import kubelet_status
 from .store import Obj, Store
 
 DAEMONSETS = get_type("apps", "daemonsets")
@@ -49,7 +50,8 @@ class DaemonSetController:
                 continue
             covered.add(node)
             condition = self.faults.pod_condition(ns, name, pod, "DaemonSet")
-            self.store.update(PODS, pods.apply_condition(pod, condition), check_version=False)
+            self.store.update(PODS, kubelet_status(self.store, pod, condition),
+                              check_version=False)
         for node in nodes:
             if node not in covered:
                 pod = pods.owned_pod(ds, "apps/v1", ds["spec"]["template"],

@@ -12,8 +12,9 @@ import copy
 from collections.abc import Callable
 
 from . import jobs, pods
-from .ownership import node_names, pods_of
+from .ownership import pods_of
 from .resources import get_type
+from .scheduling import Scheduler, kubelet_status
 from .store import Obj, Store, now_iso
 
 PODS = get_type("", "pods")
@@ -25,7 +26,7 @@ def job_labels(job: Obj) -> dict[str, str]:
             "controller-uid": uid, "job-name": name}
 
 
-def sync(store: Store, job: Obj, *, next_ip: Callable[[], str]) -> None:
+def sync(store: Store, job: Obj, *, next_ip: Callable[[], str], scheduler: Scheduler) -> None:
     """Bring the Job's pod in line with the Job's status."""
     owned = pods_of(store, job)
     ended = jobs.finished(job)
@@ -34,7 +35,7 @@ def sync(store: Store, job: Obj, *, next_ip: Callable[[], str]) -> None:
         if ended or not status.get("active"):
             return
         template = (job.get("spec") or {}).get("template") or {}
-        node = node_names(store)[0]
+        node = scheduler.pick([])
         pod = pods.owned_pod(job, "batch/v1", template, f"{job['metadata']['name']}-"
                              f"{pods.random_suffix()}", node, next_ip(), job_labels(job))
         store.create(PODS, pod)
@@ -46,7 +47,7 @@ def sync(store: Store, job: Obj, *, next_ip: Callable[[], str]) -> None:
         if ended:
             store.update(PODS, _terminated(pod, ended == jobs.COMPLETE), check_version=False)
         else:
-            store.update(PODS, pods.apply_condition(pod, pods.HEALTHY), check_version=False)
+            store.update(PODS, kubelet_status(store, pod, pods.HEALTHY), check_version=False)
 
 
 def _terminated(pod: Obj, succeeded: bool) -> Obj:

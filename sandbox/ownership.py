@@ -1,4 +1,6 @@
-"""Who controls what: the ownerReference checks every controller makes, and pod placement."""
+"""Who controls what: the ownerReference checks every controller makes, and pod IPs.
+
+Placement on nodes is scheduling.py's."""
 
 from __future__ import annotations
 
@@ -19,10 +21,6 @@ def controlled_by(obj: Obj, owner: Obj) -> bool:
 
 def pods_of(store: Store, owner: Obj) -> list[Obj]:
     return [p for p in store.list(PODS, owner["metadata"]["namespace"]) if controlled_by(p, owner)]
-
-
-def node_names(store: Store) -> list[str]:
-    return [n["metadata"]["name"] for n in store.list(NODES)] or ["sandbox-node-1"]
 
 
 def ip_allocator() -> Callable[[], str]:

@@ -34,19 +34,21 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def new_pod(rs: dict[str, Any], node: str, ip: str) -> dict[str, Any]:
+def new_pod(rs: dict[str, Any], node: str | None, ip: str) -> dict[str, Any]:
     """A pod for `rs`, as the ReplicaSet controller would create it."""
     name = f"{rs['metadata']['name']}-{random_suffix()}"
     return owned_pod(rs, "apps/v1", rs["spec"]["template"], name, node, ip)
 
 
 def owned_pod(owner: dict[str, Any], api_version: str, template: dict[str, Any], name: str,
-              node: str, ip: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    """A pod from `template`, controlled by `owner` (ReplicaSet, StatefulSet, DaemonSet, Job)."""
+              node: str | None, ip: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A pod from `template`, controlled by `owner` (ReplicaSet, StatefulSet, DaemonSet, Job);
+    with no `node` it waits unscheduled (scheduling.py binds it once a node can take it)."""
     meta = owner["metadata"]
     template = copy.deepcopy(template)
     spec = template.get("spec", {})
-    spec["nodeName"] = node
+    if node:
+        spec["nodeName"] = node
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("schedulerName", "default-scheduler")
     return {
@@ -62,8 +64,15 @@ def owned_pod(owner: dict[str, Any], api_version: str, template: dict[str, Any],
             }],
         },
         "spec": spec,
-        "status": pending_status(spec, ip),
+        "status": pending_status(spec, ip) if node else unscheduled_status(),
     }
+
+
+def unscheduled_status(message: str = "0/0 nodes are available.") -> dict[str, Any]:
+    """What kube-scheduler leaves on a pod no node can take: Pending, no node, no IP."""
+    return {"phase": "Pending", "qosClass": "Burstable", "conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": message, "lastProbeTime": None, "lastTransitionTime": now_iso()}]}
 
 
 def pending_status(spec: dict[str, Any], ip: str) -> dict[str, Any]:

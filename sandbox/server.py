@@ -150,6 +150,20 @@ class SandboxCluster:
     def reset(self) -> None:
         self.core.reset()
 
+    # -- nodes (sandbox/nodes.py) ----------------------------------------------
+    def fail_node(self, node: str, mode: str = "NotReady") -> dict[str, Any]:
+        """Make `node` "NotReady" or "Unreachable" ("Ready" clears it); returns node_state()."""
+        return self.core.nodes.fail(node, mode)
+
+    def node_provider(self, node: str, action: str = "reboot",
+                      delay_seconds: float = 5.0) -> dict[str, Any]:
+        """The provider reboots or replaces `node`: {"node", "action", "ready_at"}."""
+        return self.core.nodes.provider(node, action, delay_seconds)
+
+    def node_state(self, node: str) -> dict[str, Any]:
+        """{"name", "ready", "unschedulable", "fault", "provider"}; ApiError 404 if absent."""
+        return self.core.nodes.describe(node)
+
     def tick(self) -> None:
         """Run one reconcile now (handy in tests that do not want to wait)."""
         self.core.tick()

@@ -15,8 +15,9 @@ from typing import Any
 
 from . import pods, templates
 from .faults import FaultManager
-from .ownership import node_names, pods_of
+from .ownership import pods_of
 from .resources import get_type
+from .scheduling import Scheduler, kubelet_status
 from .store import Obj, Store
 
 STATEFULSETS = get_type("apps", "statefulsets")
@@ -37,8 +38,10 @@ def ordinal(sts: Obj, pod: Obj) -> int:
 
 
 class StatefulSetController:
-    def __init__(self, store: Store, faults: FaultManager, *, next_ip: Callable[[], str]) -> None:
+    def __init__(self, store: Store, faults: FaultManager, *, next_ip: Callable[[], str],
+                 scheduler: Scheduler) -> None:
         self.store, self.faults, self.next_ip = store, faults, next_ip
+        self.scheduler = scheduler
 
     def sync_all(self) -> None:
         for sts in self.store.list(STATEFULSETS):
@@ -48,7 +51,6 @@ class StatefulSetController:
         ns, name = sts["metadata"]["namespace"], sts["metadata"]["name"]
         replicas = int(sts["spec"].get("replicas", 1))
         revision = update_revision(sts)
-        nodes = node_names(self.store)
         present: set[int] = set()
         for pod in pods_of(self.store, sts):
             index = ordinal(sts, pod)
@@ -58,15 +60,16 @@ class StatefulSetController:
                 continue
             present.add(index)
             condition = self.faults.pod_condition(ns, name, pod, "StatefulSet")
-            self.store.update(PODS, pods.apply_condition(pod, condition), check_version=False)
+            self.store.update(PODS, kubelet_status(self.store, pod, condition),
+                              check_version=False)
         for index in range(replicas):
             self._ensure_claims(sts, index)
             if index not in present:
-                self.store.create(PODS, self._new_pod(sts, index, revision,
-                                                      nodes[index % len(nodes)]))
+                node = self.scheduler.pick(pods_of(self.store, sts))
+                self.store.create(PODS, self._new_pod(sts, index, revision, node))
         self._write_status(sts, revision)
 
-    def _new_pod(self, sts: Obj, index: int, revision: str, node: str) -> Obj:
+    def _new_pod(self, sts: Obj, index: int, revision: str, node: str | None) -> Obj:
         name = f"{sts['metadata']['name']}-{index}"
         pod = pods.owned_pod(sts, "apps/v1", sts["spec"]["template"], name, node, self.next_ip(),
                              {templates.REVISION_LABEL: revision, POD_NAME_LABEL: name,

@@ -58,7 +58,10 @@ def _node_row(node: dict[str, Any]) -> Row:
     conds = (node.get("status") or {}).get("conditions") or []
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
     info = (node.get("status") or {}).get("nodeInfo") or {}
-    return ["Ready" if ready else "NotReady", "<none>", info.get("kubeletVersion", "")]
+    shown = "Ready" if ready else "NotReady"  # kubectl shows Unknown as NotReady too
+    if (node.get("spec") or {}).get("unschedulable"):
+        shown += ",SchedulingDisabled"
+    return [shown, "<none>", info.get("kubeletVersion", "")]
 
 
 def _job_row(job: dict[str, Any]) -> Row:

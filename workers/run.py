@@ -21,6 +21,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.alertmanager_source import AlertmanagerActivities
 from activities.backups import BackupActivities
 from activities.cronjobs import CronJobActivities, ScheduleStateActivities
+from activities.db_failover import DatabaseFailoverActivities
+from activities.db_failover_record import DatabaseFailoverLedger
 from activities.gdpr import GdprActivities
 from activities.gdpr_mongodb import MongoSubjects
 from activities.gdpr_postgres import PostgresSubjects
@@ -31,6 +33,12 @@ from activities.incidents import IncidentActivities
 from activities.kubernetes import KubernetesActivities
 from activities.ledger import LedgerActivities
 from activities.mongo_users import MongoUsers
+from activities.namespace_restore import NamespaceRestoreActivities
+from activities.namespace_restore_ledger import NamespaceRestoreLedger
+from activities.node_leases import NodeLeaseActivities
+from activities.node_provider import NodeProviderActivities, sandbox_provider
+from activities.node_recovery import NodeRecoveryActivities
+from activities.node_recovery_ledger import NodeRecoveryLedgerActivities
 from activities.notify import NotifyActivities
 from activities.oauth_clients import OktaClientSecrets
 from activities.policy import PolicyActivities
@@ -47,10 +55,13 @@ from workers.backup_engines import engines
 from workers.clients import kubernetes_api_client, mongo_url_for, postgres_dsn_for
 from workflows.backup import BackupRetentionWorkflow, BackupVerificationWorkflow, BackupWorkflow
 from workflows.cronjob_run import CronJobHandoverWorkflow, CronJobRunWorkflow
+from workflows.db_failover import DatabaseFailoverWorkflow
 from workflows.gdpr import DataSubjectRequestWorkflow
 from workflows.gdpr_retention import DataRetentionWorkflow
 from workflows.governor import GovernorWorkflow
 from workflows.incident import IncidentWorkflow
+from workflows.namespace_restore import NamespaceRestoreWorkflow
+from workflows.node_recovery import NodeRecoveryWorkflow
 from workflows.scheduled_job import ScheduledJobWorkflow
 from workflows.secret_rotation import ScheduledRotationWorkflow, SecretRotationWorkflow
 from zerotouch.ledger_store import open_ledger
@@ -68,7 +79,8 @@ from zerotouch.settings import WorkerSettings
 WORKFLOWS: list[type] = [IncidentWorkflow, GovernorWorkflow, ScheduledJobWorkflow, CronJobRunWorkflow,
                          CronJobHandoverWorkflow, BackupWorkflow, BackupVerificationWorkflow, BackupRetentionWorkflow,
                          SecretRotationWorkflow, ScheduledRotationWorkflow, DataSubjectRequestWorkflow,
-                         DataRetentionWorkflow]
+                         DataRetentionWorkflow, NamespaceRestoreWorkflow, DatabaseFailoverWorkflow,
+                         NodeRecoveryWorkflow]
 ACTIVITY_QUEUES = (KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE, BACKUP_QUEUE)
 
 # The sandbox re-imports a workflow's modules for every new workflow instance; these helpers
@@ -105,6 +117,19 @@ PASSTHROUGH_MODULES = (
     "workflows.gdpr.state",
     "workflows.gdpr_retention.calls",
     "workflows.gdpr_retention.governor",
+    "workflows.db_failover.calls",
+    "workflows.db_failover.decisions",
+    "workflows.db_failover.guard",
+    "workflows.db_failover.state",
+    "workflows.namespace_restore.calls",
+    "workflows.namespace_restore.decisions",
+    "workflows.namespace_restore.governor",
+    "workflows.namespace_restore.state",
+    "workflows.node_recovery.calls",
+    "workflows.node_recovery.decisions",
+    "workflows.node_recovery.governor",
+    "workflows.node_recovery.plan",
+    "workflows.node_recovery.state",
 )
 
 
@@ -134,7 +159,11 @@ def activities_for(
         return [*activity_methods(KubernetesActivities(api_client=api_client)),
                 *activity_methods(CronJobActivities(api_client=api_client)),
                 *activity_methods(WorkloadActivities(api_client=api_client)),
-                *activity_methods(SecretConsumerActivities(consumers=SecretConsumers(api_client=api_client)))]
+                *activity_methods(SecretConsumerActivities(consumers=SecretConsumers(api_client=api_client))),
+                *activity_methods(NodeRecoveryActivities(api_client=api_client)),
+                *activity_methods(NodeProviderActivities(provider=sandbox_provider(settings.kubernetes_url))),
+                *activity_methods(NamespaceRestoreActivities(
+                    api_client=api_client, repository=settings.backup_repository, state_dir=Path(settings.state_dir)))]
     if queue == DATA_QUEUE:
         sync_http = httpx.Client(timeout=10.0)  # the OAuth provider's admin API and token endpoint
 
@@ -142,6 +171,8 @@ def activities_for(
             return SecretStore(api_client=kubernetes_api_client(settings))
 
         return [*activity_methods(PostgresActivities(dsn_for=postgres_dsn_for)),
+                *activity_methods(DatabaseFailoverActivities(
+                    dsn_for=postgres_dsn_for, api_client=lambda: kubernetes_api_client(settings))),
                 *activity_methods(RotationSecretActivities(secret_store=secret_store)),
                 *activity_methods(GdprActivities(postgres=PostgresSubjects(dsn_for=postgres_dsn_for),
                                                  mongodb=MongoSubjects.from_urls(mongo_url_for),
@@ -165,6 +196,10 @@ def activities_for(
             *activity_methods(IncidentActivities(client=client)),
             *activity_methods(ScheduleStateActivities(client=client)),
             *activity_methods(LedgerActivities(store=open_ledger(settings.ledger_url))),
+            *activity_methods(DatabaseFailoverLedger(store=open_ledger(settings.ledger_url))),
+            *activity_methods(NamespaceRestoreLedger(store=open_ledger(settings.ledger_url))),
+            *activity_methods(NodeRecoveryLedgerActivities(store=open_ledger(settings.ledger_url))),
+            *activity_methods(NodeLeaseActivities(client=client)),
         ]
     if queue == BACKUP_QUEUE:
         return activity_methods(BackupActivities(repository=settings.backup_repository, engine_for=engines(settings),

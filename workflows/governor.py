@@ -48,6 +48,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from zerotouch.models import PolicyRequest
     from zerotouch.names import queue_for
+    from zerotouch.node_lease_models import (
+        SIGNAL_RELEASE_NODE_LEASE,
+        SIGNAL_RENEW_NODE_LEASE,
+        UPDATE_REQUEST_NODE_LEASE,
+        NodeLeaseDecision,
+        NodeLeaseRenewal,
+        NodeLeaseRequest,
+    )
+    from zerotouch.node_leases import decide_lease, release_lease, renew_lease
 
 # Settings come only from the workers' policy file (the `governor_settings` activity): a client can
 # start a Governor or send `update_settings`, but cannot choose the limits. Patched in, so Governors
@@ -119,6 +128,24 @@ class GovernorWorkflow:
         self._handled += 1
         message = guardrails.release(self._book, self._settings, report, workflow.now())
         workflow.logger.info("outcome: %s", message)
+
+    # --- the capacity budget: node leases (zerotouch.node_leases) ------------------------
+
+    @workflow.update(name=UPDATE_REQUEST_NODE_LEASE)
+    async def request_node_lease(self, request: NodeLeaseRequest) -> NodeLeaseDecision:
+        await workflow.wait_condition(lambda: self._settings_trusted)
+        self._handled += 1
+        return decide_lease(self._book, self._settings, request, workflow.now())
+
+    @workflow.signal(name=SIGNAL_RENEW_NODE_LEASE)
+    def renew_node_lease(self, renewal: NodeLeaseRenewal) -> None:
+        # Not counted towards continue-as-new: a heartbeat every few minutes would only shorten runs.
+        workflow.logger.info("lease: %s", renew_lease(self._book, self._settings, renewal, workflow.now()))
+
+    @workflow.signal(name=SIGNAL_RELEASE_NODE_LEASE)
+    def release_node_lease(self, renewal: NodeLeaseRenewal) -> None:
+        self._handled += 1
+        workflow.logger.info("lease: %s", release_lease(self._book, renewal, workflow.now()))
 
     # --- humans -----------------------------------------------------------------------
 

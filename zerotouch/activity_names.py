@@ -31,6 +31,17 @@ ROLL_SECRET_CONSUMERS: Final = "roll_secret_consumers"  # noqa: S105 (an activit
 # imported CronJobs (workflows/cronjob_run)
 CREATE_CRONJOB_JOB: Final = "create_cronjob_job"
 SUSPEND_CRONJOB: Final = "suspend_cronjob"
+# node recovery (workflows/node_recovery): cordon under an owner, drain by eviction, the provider, Ready again
+READ_NODE: Final = "read_node"
+CORDON_NODE: Final = "cordon_node"
+DRAIN_NODE: Final = "drain_node"
+WAIT_FOR_WORKLOADS: Final = "wait_for_workloads"
+RESTART_NODE: Final = "restart_node"
+WAIT_FOR_NODE_READY: Final = "wait_for_node_ready"
+# namespace restore (workflows/namespace_restore): the backup's diff against the namespace, the approved writes
+PLAN_NAMESPACE_RESTORE: Final = "plan_namespace_restore"
+APPLY_NAMESPACE_RESTORE: Final = "apply_namespace_restore"
+VERIFY_NAMESPACE_RESTORE: Final = "verify_namespace_restore"
 
 # --- zerotouch-data: databases -----------------------------------------------------------
 TERMINATE_IDLE_CONNECTIONS: Final = "terminate_idle_connections"
@@ -61,6 +72,14 @@ EXPIRE_ROWS: Final = "expire_rows"
 COUNT_EXPIRED_ROWS: Final = "count_expired_rows"
 # erased subjects erased again after a database restore (for a restore path; `zerotouch gdpr reapply` by hand)
 REAPPLY_SUPPRESSION: Final = "reapply_suppression"
+# database failover (workflows/db_failover): probe, measure the lag, fence, promote, repoint, verify, rejoin
+CONFIRM_PRIMARY_DOWN: Final = "confirm_primary_down"
+MEASURE_REPLICA_LAG: Final = "measure_replica_lag"
+FENCE_OLD_PRIMARY: Final = "fence_old_primary"
+PROMOTE_REPLICA: Final = "promote_replica"
+REPOINT_DATABASE_CONSUMERS: Final = "repoint_database_consumers"
+VERIFY_NEW_PRIMARY: Final = "verify_new_primary"
+REJOIN_OLD_PRIMARY: Final = "rejoin_old_primary"
 
 # --- zerotouch-observe: metrics, notifications, policy, Governor, ledger -----------------
 QUERY_PROMQL: Final = "query_promql"
@@ -78,6 +97,10 @@ FIND_FIRING_ALERTS: Final = "find_firing_alerts"
 APPEND_ROTATION_RECORD: Final = "append_rotation_record"  # a finished rotation in the ledger
 APPEND_DSR_RECEIPT: Final = "append_dsr_receipt"  # a data-subject request's receipt (no personal data)
 APPEND_RETENTION_RECORD: Final = "append_retention_record"  # a retention run's counts (no personal data)
+APPEND_DB_FAILOVER_RECORD: Final = "append_db_failover_record"  # a failover, before/after each step
+REQUEST_NODE_LEASE: Final = "request_node_lease"  # the Governor's capacity budget (node recovery)
+APPEND_NODE_RECOVERY_RECORD: Final = "append_node_recovery_record"  # a node recovery, before/after each step
+APPEND_NAMESPACE_RESTORE_RECORD: Final = "append_namespace_restore_record"  # digests, never Secret values
 
 # --- zerotouch-backup: backups, test restores, retention (workflows/backup*) -------------
 TAKE_BACKUP: Final = "take_backup"
@@ -88,10 +111,16 @@ APPLY_RETENTION: Final = "apply_retention"
 APPEND_BACKUP_EVIDENCE: Final = "append_backup_evidence"
 
 QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
+    **dict.fromkeys((CONFIRM_PRIMARY_DOWN, MEASURE_REPLICA_LAG, FENCE_OLD_PRIMARY, PROMOTE_REPLICA,
+                     REPOINT_DATABASE_CONSUMERS, VERIFY_NEW_PRIMARY, REJOIN_OLD_PRIMARY), DATA_QUEUE),
+    **dict.fromkeys((APPEND_DB_FAILOVER_RECORD,), OBSERVE_QUEUE),
     **dict.fromkeys((RESTART_DEPLOYMENT, SCALE_DEPLOYMENT, ROLLBACK_DEPLOYMENT, RAISE_MEMORY_LIMIT, EVICT_POD,
                      RUN_JOB, GET_ROLLOUT_STATUS, GET_CLUSTER_USAGE, WAIT_FOR_ROLLOUT, CREATE_SCHEDULED_JOB,
                      WAIT_FOR_JOB, CREATE_CRONJOB_JOB, SUSPEND_CRONJOB, RESOLVE_WORKLOAD, FIND_SECRET_CONSUMERS,
                      ROLL_SECRET_CONSUMERS), KUBERNETES_QUEUE),
+    **dict.fromkeys((READ_NODE, CORDON_NODE, DRAIN_NODE, WAIT_FOR_WORKLOADS, RESTART_NODE, WAIT_FOR_NODE_READY),
+                    KUBERNETES_QUEUE),
+    **dict.fromkeys((REQUEST_NODE_LEASE, APPEND_NODE_RECOVERY_RECORD), OBSERVE_QUEUE),
     **dict.fromkeys((TERMINATE_IDLE_CONNECTIONS, GET_CONNECTION_USAGE, READ_ROTATION_STATE, CREATE_PENDING_CREDENTIAL,
                      FINISH_ROTATION, ROLLBACK_ROTATION, MARK_ROTATION, SET_PENDING_CREDENTIAL, TEST_PENDING_CREDENTIAL,
                      UNDO_PENDING_CREDENTIAL, RESTORE_CURRENT_CREDENTIAL, REVOKE_PREVIOUS_CREDENTIAL,
@@ -104,6 +133,8 @@ QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
                      APPEND_RETENTION_RECORD),
                     OBSERVE_QUEUE),
     **dict.fromkeys((TAKE_BACKUP, VERIFY_BACKUP, BACKUP_CATALOG, APPLY_RETENTION), BACKUP_QUEUE),
+    **dict.fromkeys((PLAN_NAMESPACE_RESTORE, APPLY_NAMESPACE_RESTORE, VERIFY_NAMESPACE_RESTORE), KUBERNETES_QUEUE),
+    APPEND_NAMESPACE_RESTORE_RECORD: OBSERVE_QUEUE,
 }
 """Every activity name, with the (unscoped) task queue whose workers register it."""
 

@@ -224,6 +224,8 @@ def render_status(status: GovernorStatus) -> str:
         state = f"OPEN since {breaker.opened_at:%Y-%m-%d %H:%M:%S}" if breaker.open and breaker.opened_at else \
             f"closed ({breaker.recent_failures} recent failures)"
         lines.append(f"breaker    {breaker.runbook}: {state}")
+    for lease in status.node_leases:
+        lines.append(f"node lease {lease.node} held by {lease.holder} until {lease.expires_at:%H:%M:%S}")
     budget = status.budget
     if budget.monthly is not None:
         projected = "-" if budget.projected is None else f"€{budget.projected:.2f} ({budget.percent}%)"

@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from zerotouch.approval_proofs import ApprovalProof, IdentityMode
 from zerotouch.durations import Duration
+from zerotouch.node_lease_models import NodeLease
 from zerotouch.policy import Mode, Risk
+from zerotouch.recovery_nodes import parse_min_schedulable
 
 GOVERNOR_WORKFLOW = "GovernorWorkflow"
 GOVERNOR_ID_PREFIX = "governor-"
@@ -75,6 +77,15 @@ class GovernorSettings(BaseModel):
     approver_keys: dict[str, list[str]] = Field(
         default_factory=dict, description="approver → ssh-ed25519 public keys (the policy's approvals.keys)",
     )
+    # The capacity budget (node leases, zerotouch.node_leases): the policy's recovery.nodes.
+    node_min_schedulable: int | str = Field(default="51%", description="a count of nodes, or a share of all")
+    node_max_concurrent: int = Field(default=1, ge=1, description="node leases held at once")
+    node_lease_ttl: Duration = Field(default=timedelta(minutes=5), description="a lease not renewed lapses after")
+
+    @field_validator("node_min_schedulable", mode="before")
+    @classmethod
+    def _min_schedulable(cls, value: int | str) -> int | str:
+        return parse_min_schedulable(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> GovernorSettings:
@@ -192,6 +203,8 @@ class GovernorBook(BaseModel):
     )
     next_grant: int = 1
     requests_handled: int = 0
+    node_leases: dict[str, NodeLease] = Field(default_factory=dict, description="node → its lease (capacity budget)")
+    next_lease: int = 1
 
 
 class GovernorInput(BaseModel):
@@ -290,3 +303,4 @@ class GovernorStatus(BaseModel):
     budget: BudgetRow
     journal: list[JournalEntry] = Field(default_factory=list)
     requests_handled: int = 0
+    node_leases: list[NodeLease] = Field(default_factory=list, description="leases in force (capacity budget)")

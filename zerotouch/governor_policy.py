@@ -9,11 +9,12 @@ from pydantic import BaseModel, ValidationError
 from zerotouch import scaling
 from zerotouch.action_params import ScaleDeploymentParams
 from zerotouch.governor_models import GovernorSettings, GrantRequest
+from zerotouch.node_lease_models import NodeLeaseRequest
 from zerotouch.policy import Policy
 
 
 def governor_settings(policy: Policy) -> GovernorSettings:
-    guard, budget = policy.guardrails, policy.budget
+    guard, budget, nodes = policy.guardrails, policy.budget, policy.recovery.nodes
     return GovernorSettings(
         target_cooldown=guard.target_cooldown,
         global_rate_per_minute=guard.global_rate_per_minute,
@@ -36,6 +37,9 @@ def governor_settings(policy: Policy) -> GovernorSettings:
         approvers=policy.approvers.everyone(),
         identity=policy.approvals.identity,
         approver_keys={name: list(keys) for name, keys in policy.approvals.keys.items()},
+        node_min_schedulable=nodes.min_schedulable,
+        node_max_concurrent=nodes.max_concurrent_node_actions,
+        node_lease_ttl=nodes.lease_ttl,
     )
 
 
@@ -59,3 +63,11 @@ def requested_replicas(current: int, params: Mapping[str, float | int | str] | S
         except ValidationError:
             return None
     return scaling.requested_replicas(current, replicas=params.replicas, factor=params.factor, delta=params.delta)
+
+
+class NodeLeaseCall(BaseModel):
+    """Input of the `request_node_lease` activity: which Governor, its settings if it must start, the request."""
+
+    cluster: str = ""
+    settings: GovernorSettings
+    request: NodeLeaseRequest

@@ -14,6 +14,7 @@ from zerotouch.governor_models import (
     TrustRow,
 )
 from zerotouch.guardrails import RATE_WINDOW, confidence, in_flight, paused
+from zerotouch.node_leases import live
 from zerotouch.scaling import EPSILON
 
 
@@ -47,4 +48,5 @@ def status(book: GovernorBook, settings: GovernorSettings, now: datetime) -> Gov
                          percent=round(100 * cost / budget, 1) if cost is not None and budget else None),
         journal=book.journal[-20:],
         requests_handled=book.requests_handled,
+        node_leases=sorted(live(book, now).values(), key=lambda lease: lease.node),
     )

@@ -91,6 +91,7 @@ class DatabaseFailoverInput(BaseModel):
     reason: str = ""
     dry_run: bool = False
     requested_by: str = ""
+    cluster: str = ""  # the cluster scope of the task queues (and of the Governor) it runs on
 
 
 class NamespaceRestoreInput(BaseModel):
@@ -101,6 +102,7 @@ class NamespaceRestoreInput(BaseModel):
     into_namespace: str = ""  # "" = the same namespace
     dry_run: bool = False
     requested_by: str = ""
+    reason: str = ""
 
 
 def recovery_id(kind: RecoveryKind, *parts: str) -> str:

@@ -26,6 +26,8 @@ def _nodes(scrape: Scrape, reg: Registry) -> None:
                             "available for scheduling.")
     capacity = reg.gauge("kube_node_status_capacity",
                          "The capacity for different resources of a node.")
+    # KubeNodeUnreachable (kube-prometheus) reads the unreachable taint from this family.
+    taint = reg.gauge("kube_node_spec_taint", "The taint of a cluster node.")
     for node in scrape.store.list(_NODES):
         name = node["metadata"]["name"]
         spec, status = node.get("spec") or {}, node.get("status") or {}
@@ -43,6 +45,9 @@ def _nodes(scrape: Scrape, reg: Registry) -> None:
                   "provider_id": spec.get("providerID", ""), "pod_cidr": spec.get("podCIDR", ""),
                   "system_uuid": node_info.get("systemUUID", ""), "internal_ip": internal}, 1)
         unschedulable.add({"node": name}, 1 if spec.get("unschedulable") else 0)
+        for t in spec.get("taints") or []:
+            taint.add({"node": name, "key": t.get("key", ""), "value": t.get("value", ""),
+                       "effect": t.get("effect", "")}, 1)
         for family, key in ((allocatable, "allocatable"), (capacity, "capacity")):
             for resource, raw in sorted((status.get(key) or {}).items()):
                 amount = parse_quantity(raw)

@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from starters.relay.config import RelayConfig
+from starters.relay.node_recovery import recovery_node, start_node_recovery
 from zerotouch.alerts import AlertEvent, WebhookPayload, incident_id_for, to_event
 from zerotouch.incident_signals import tell_incident
 
@@ -180,10 +181,16 @@ async def deliver(client: Client, payload: WebhookPayload, config: RelayConfig,
     """
     received_at = datetime.now(UTC)
     by_incident: dict[str, list[AlertEvent]] = {}
+    recoveries: dict[str, str] = {}  # node → the alert that asks for its recovery (node_recovery.py)
     heartbeats = 0
     for alert in payload.alerts:
         if config.alert_sources.is_heartbeat(alert.labels):
             heartbeats += 1
+            continue
+        node = recovery_node(alert.labels, config.node_recovery)
+        if node is not None:
+            if alert.status == "firing":
+                recoveries.setdefault(node, alert.labels.get("alertname", ""))
             continue
         event = to_event(alert, received_at=received_at, external_url=payload.external_url)
         by_incident.setdefault(incident_id_for(event, config.group_by, config.cluster), []).append(event)
@@ -197,19 +204,24 @@ async def deliver(client: Client, payload: WebhookPayload, config: RelayConfig,
                   for incident_id, events in by_incident.items()),
                 return_exceptions=True,
             )
+            started = await asyncio.gather(
+                *(start_node_recovery(client, config.cluster, node, reason) for node, reason in recoveries.items()),
+                return_exceptions=True,
+            )
     except TimeoutError:
         progress.resuming = True
         raise TemporalUnavailable(
             f"Temporal did not take all {len(payload.alerts)} alerts within {config.temporal_timeout_seconds:g} "
             f"seconds ({len(progress.done)} so far)"
         ) from None
-    for result in results:
+    for result in [*results, *started]:
         if isinstance(result, BaseException):
             progress.resuming = True
             raise _classify(result)
     if catch_up is not None:
         catch_up.complete(payload.group_key, progress)
     incidents = [incident_id for incident_id, told in zip(by_incident, results, strict=True) if told]
+    incidents += [str(workflow_id) for workflow_id in started]  # the recoveries that took their alerts
     return Delivery(accepted=len(payload.alerts), incidents=incidents, heartbeats=heartbeats)
 
 

@@ -24,6 +24,9 @@ from workflows.backup import verification as backup_verification
 from workflows.backup import workflow as backup_workflow
 from workflows.cronjob_run import calls as cronjob_calls
 from workflows.cronjob_run import workflow as cronjob_workflow
+from workflows.db_failover import calls as failover_calls
+from workflows.db_failover import guard as failover_guard
+from workflows.db_failover import workflow as failover_workflow
 from workflows.gdpr import calls as gdpr_calls
 from workflows.gdpr import deadlines as gdpr_deadlines
 from workflows.gdpr import erasure as gdpr_erasure
@@ -32,6 +35,12 @@ from workflows.gdpr_retention import calls as retention_calls
 from workflows.gdpr_retention import governor as retention_governor
 from workflows.gdpr_retention import workflow as retention_workflow
 from workflows.incident import calls
+from workflows.namespace_restore import calls as restore_calls
+from workflows.namespace_restore import governor as restore_governor
+from workflows.namespace_restore import workflow as restore_workflow
+from workflows.node_recovery import calls as node_calls
+from workflows.node_recovery import governor as node_governor
+from workflows.node_recovery import workflow as node_workflow
 from workflows.scheduled_job import calls as scheduled_job_calls
 from workflows.scheduled_job import workflow as scheduled_job_workflow
 from workflows.secret_rotation import calls as rotation_calls
@@ -116,13 +125,26 @@ def test_workflows_call_only_registered_activities() -> None:
     retention_modules = (retention_calls, retention_governor, retention_workflow)
     assert set().union(*(_names_used(m) for m in retention_modules)) <= retention_calls.CALLED
     assert retention_calls.CALLED <= activity_names.ALL_ACTIVITIES
+    # Namespace restore (issue 16).
+    restore_modules = (restore_calls, restore_governor, restore_workflow)
+    assert set().union(*(_names_used(m) for m in restore_modules)) <= restore_calls.CALLED
+    assert restore_calls.CALLED <= activity_names.ALL_ACTIVITIES
+    # Database failover (issue 16).
+    failover_modules = (failover_calls, failover_guard, failover_workflow)
+    assert set().union(*(_names_used(m) for m in failover_modules)) <= failover_calls.CALLED
+    assert failover_calls.CALLED <= activity_names.ALL_ACTIVITIES
+    # Node recovery (issue 16).
+    node_modules = (node_calls, node_governor, node_workflow)
+    assert set().union(*(_names_used(m) for m in node_modules)) <= node_calls.CALLED
+    assert node_calls.CALLED <= activity_names.ALL_ACTIVITIES
     # Every activity a worker registers is called by some workflow.
     assert activity_names.ALL_ACTIVITIES - {
         activity_names.GET_CONNECTION_USAGE, activity_names.QUERY_PROMQL,
         activity_names.REAPPLY_SUPPRESSION,  # for a restore path to call after a restore; no workflow calls it yet
     } == \
         calls.CALLED | scheduled_job_calls.CALLED | cronjob_calls.CALLED | backup_calls.CALLED | governor.CALLED \
-        | rotation_calls.CALLED | gdpr_calls.CALLED | retention_calls.CALLED
+        | rotation_calls.CALLED | gdpr_calls.CALLED | retention_calls.CALLED | failover_calls.CALLED \
+        | restore_calls.CALLED | node_calls.CALLED
 
 
 def test_the_old_hand_written_list_is_still_registered() -> None:
@@ -148,4 +170,11 @@ def test_the_old_hand_written_list_is_still_registered() -> None:
               "erase_subject", "requery_subject", "suppress_subject",
               "append_dsr_receipt", "reapply_suppression"}  # issue 15
     added |= {"expire_rows", "count_expired_rows", "append_retention_record"}  # data retention (issue 15)
+    added |= {"plan_namespace_restore", "apply_namespace_restore", "verify_namespace_restore",
+              "append_namespace_restore_record"}  # namespace restore (issue 16)
+    added |= {"confirm_primary_down", "measure_replica_lag", "fence_old_primary", "promote_replica",
+              "repoint_database_consumers", "verify_new_primary", "rejoin_old_primary",
+              "append_db_failover_record"}  # database failover (issue 16)
+    added |= {"read_node", "cordon_node", "drain_node", "wait_for_workloads", "restart_node", "wait_for_node_ready",
+              "request_node_lease", "append_node_recovery_record"}  # node recovery (issue 16)
     assert expected | added == activity_names.ALL_ACTIVITIES
