@@ -23,6 +23,7 @@ from zerotouch.alert_sources import AlertSources
 from zerotouch.alertmanager_source import AlertmanagerSettings
 from zerotouch.approval_policy import Approvals
 from zerotouch.backups import BACKUP_ARGUMENTS, BackupsPolicy, targets_named
+from zerotouch.drills import DrillsPolicy
 from zerotouch.durations import Duration
 from zerotouch.gdpr import GdprPolicy
 from zerotouch.quantities import parse_memory
@@ -37,6 +38,7 @@ from zerotouch.runbooks import (
     Step,
 )
 from zerotouch.schedules import SCHEDULED_JOB_WORKFLOW, ScheduleDeclaration
+from zerotouch.watchdog import WatchdogPolicy
 
 Mode = Literal["observe", "approve-all", "auto"]
 Risk = Literal["auto", "approval", "never"]
@@ -222,6 +224,10 @@ class Policy(PolicyModel):
     gdpr: GdprPolicy = Field(default_factory=GdprPolicy, description="personal data: the data map, request periods")
     recovery: RecoveryPolicy = Field(
         default_factory=RecoveryPolicy, description="node, database and namespace recovery and their bounds",
+    )
+    drills: DrillsPolicy = Field(default_factory=DrillsPolicy, description="chaos and false-positive drills")
+    watchdog: WatchdogPolicy = Field(
+        default_factory=WatchdogPolicy, description="checks pulled when no alert fires; Alertmanager's silence",
     )
     schedules: list[ScheduleDeclaration] = Field(
         default_factory=list, description="Temporal Schedules `zerotouch schedules apply` keeps the server matching",
