@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from cli.approvals import ProofOptions, proof_options, prove
 from cli.common import Connection, Section, connection_options, json_option, print_json, run_with_client
 from cli.errors import CommandError, UsageError
 
@@ -54,9 +55,11 @@ def render_status(workflow_id: str, status: RecoveryStatus | None, execution: st
     lines = [f"recovery   {workflow_id}", f"kind       {status.kind}{' (dry run)' if status.dry_run else ''}",
              f"target     {status.target}{' in cluster ' + status.cluster if status.cluster else ''}",
              f"stage      {status.stage}", f"reason     {status.reason or '-'}",
-             f"approval   {status.approval or 'not needed'}"]
+             f"approval   {status.approval or 'not needed'}"
+             + (f" (request {status.approval_request})" if status.approval_request else "")]
     if status.approval == "pending":
-        lines.append(f"           zerotouch recovery approve {workflow_id} --by NAME  (or abort ... --reason R)")
+        lines += [f"           zerotouch recovery approve {workflow_id} --by NAME  (or abort ... --reason R)",
+                  "           (verified approvers add --key ~/.ssh/id_ed25519)"]
     if status.incident_id:
         lines.append(f"incident   {status.incident_id}")
     lines += [f"plan       {line}" if i == 0 else f"           {line}" for i, line in enumerate(status.plan)]
@@ -215,16 +218,29 @@ for _command in _kind_commands(dry_run=False):
 @click.argument("reference", metavar="ID-OR-TARGET")
 @click.option("--by", required=True, help=_BY_APPROVER)
 @click.option("--note", default="", help="why, for the timeline and the ledger")
+@proof_options
 @json_option("the answer")
 @connection_options
-def approve(reference: str, by: str, note: str, as_json: bool, connection: Connection) -> None:
-    """Approve what the running recovery waits for (only the policy's approvers; never your own request)."""
-    from starters.recovery import steer
+def approve(reference: str, by: str, note: str, proof: ProofOptions, as_json: bool, connection: Connection) -> None:
+    """Approve what the running recovery waits for (only the policy's approvers; never your own request).
+
+    When the policy verifies approvers, sign it: --key ~/.ssh/id_ed25519, or --print-message > msg,
+    `ssh-keygen -Y sign -n zerotouch-approval -f ~/.ssh/id_ed25519 msg`, then --signature-file msg.sig.
+    """
+    from starters.recovery import pending_request, steer
+    from zerotouch.approval_proofs import APPROVE, Wanted
     from zerotouch.models import ApproveInput
     from zerotouch.names import UPDATE_APPROVE
 
-    workflow_id, answer = _run(connection, lambda client: steer(client, reference, UPDATE_APPROVE,
-                                                                ApproveInput(by=by, note=note)))
+    async def work(client: Client) -> tuple[str, str]:
+        target, signed = reference, None
+        if proof.requested:
+            # Sign the request the recovery names, and send the proof to that very workflow (by its ID).
+            target, request = await pending_request(client, reference)
+            signed = prove(proof, Wanted(target, request, APPROVE, by))
+        return await steer(client, target, UPDATE_APPROVE, ApproveInput(by=by, note=note, proof=signed))
+
+    workflow_id, answer = _run(connection, work)
     print_json({"workflow_id": workflow_id, "answer": answer}) if as_json else print(f"{workflow_id}: {answer}")
 
 

@@ -179,6 +179,21 @@ async def find(client: Client, reference: str, *, running: bool = False) -> Reco
                         "see `zerotouch recovery list`)")
 
 
+async def pending_request(client: Client, reference: str) -> tuple[str, str]:
+    """(workflow ID, request ID) of the approval the running recovery waits for: what a signed proof is bound to."""
+    row = await find(client, reference, running=True)
+    status = row.status
+    if row.execution != "running":
+        raise RecoveryError(f"{row.workflow_id} is over ({row.stage}); nothing to approve")
+    if status is None or status.approval != "pending":
+        raise RecoveryError(f"{row.workflow_id}: nothing awaits approval (see `zerotouch recovery show "
+                            f"{row.workflow_id}`)")
+    if not status.approval_request:  # a worker from before signed recovery approvals runs it
+        raise RecoveryError(f"{row.workflow_id} does not name the request to sign; upgrade its workers, or approve "
+                            "it in a policy that asserts identity")
+    return row.workflow_id, status.approval_request
+
+
 async def steer(client: Client, reference: str, update: str, argument: BaseModel) -> tuple[str, str]:
     """Send ``update`` (approve, abort) to the running recovery; its validator's refusal becomes a RecoveryError."""
     row = await find(client, reference, running=True)

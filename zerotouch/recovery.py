@@ -73,6 +73,7 @@ class RecoveryStatus(BaseModel):
     reason: str = ""  # what started it: an alert, the watchdog, a person
     plan: list[str] = Field(default_factory=list)  # one line per action, in order
     approval: str = ""  # "" (none needed), "pending", "approved by X", "timed out", "aborted by X"
+    approval_request: str = ""  # while pending: the request id a signed approval proof is bound to
     incident_id: str = ""  # the escalation, when one was opened
     timeline: list[RecoveryEvent] = Field(default_factory=list)
     outcome: str = ""  # one sentence once final

@@ -35,7 +35,7 @@ class FailoverRun:
                                      dry_run=params.dry_run, reason=params.reason)
         self.started_at = workflow.now()
         self.records: list[FailoverStepRecord] = []
-        self.pending: PendingApproval | None = None
+        self._pending: PendingApproval | None = None
         self.approved_by: list[str] = []
         self.approval_note = ""
         self.approval_proof: ApprovalProof | None = None
@@ -55,6 +55,17 @@ class FailoverRun:
         return result
 
     # --- approval ---------------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> PendingApproval | None:
+        return self._pending
+
+    @pending.setter
+    def pending(self, pending: PendingApproval | None) -> None:
+        # The status names the request a proof must sign (`zerotouch recovery approve` reads it), and only
+        # while one is pending: every transition below goes through here, so the two never disagree.
+        self._pending = pending
+        self.status.approval_request = pending.request_id if pending else ""
 
     def ask(self, step: str, expires_at: datetime) -> None:
         self.pending = PendingApproval(request_id=f"{self.token}-{step}", step=step, expires_at=expires_at)

@@ -62,16 +62,17 @@ class RestoreRun:
     def ask_approval(self, expires_at: datetime) -> None:
         self.expires_at = expires_at
         self.status.stage, self.status.approval = "awaiting_approval", "pending"
+        self.status.approval_request = self.request_id  # what `zerotouch recovery approve` signs
         self.note("approval", "waiting", f"approval requested until {expires_at.isoformat(timespec='seconds')}")
 
     def approve(self, by: str, note: str, proof: ApprovalProof | None, identity: str) -> None:
         self.approved_by, self.approval_note, self.approval_proof = by, note, proof
-        self.status.approval = f"approved by {by}"
+        self.status.approval, self.status.approval_request = f"approved by {by}", ""
         self.note("approval", "ok", f"approved by {by} ({identity}){': ' + note if note else ''}")
 
     def abort(self, by: str, reason: str) -> None:
         self.aborted_by = by
-        self.status.approval = f"aborted by {by}"
+        self.status.approval, self.status.approval_request = f"aborted by {by}", ""
         self.note("abort", "ok", f"aborted by {by}: {reason}")
 
     @property
@@ -79,7 +80,7 @@ class RestoreRun:
         return bool(self.approved_by or self.aborted_by)
 
     def end(self, stage: RecoveryStage, outcome: str) -> RecoveryStatus:
-        self.status.stage, self.status.outcome = stage, outcome
+        self.status.stage, self.status.outcome, self.status.approval_request = stage, outcome, ""
         self.note("outcome", "failed" if stage in ("failed", "refused") else "ok", f"{stage}: {outcome}")
         return self.status
 

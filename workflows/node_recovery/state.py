@@ -44,7 +44,7 @@ class NodeRun:
 
     def end(self, stage: RecoveryStage, outcome: str) -> RecoveryStatus:
         self.status.stage, self.status.outcome = stage, outcome
-        self.awaiting = False
+        self.awaiting, self.status.approval_request = False, ""
         self.note("outcome", stage, outcome)
         return self.status
 
@@ -53,10 +53,12 @@ class NodeRun:
     def approve(self, by: str, note: str, proof: ApprovalProof | None, identity: str) -> None:
         self.approved_by, self.approval_proof, self.approval_note = by, proof, note
         self.status.approval, self.awaiting = f"approved by {by}", False
+        self.status.approval_request = ""
         self.note("approval", "ok", f"approved by {by} ({identity}){': ' + note if note else ''}")
 
     def abort(self, by: str, reason: str) -> None:
         self.aborted_by, self.awaiting = by, False
+        self.status.approval_request = ""
         if self.status.approval == "pending":
             self.status.approval = f"aborted by {by}"
         self.note("abort", "ok", f"aborted by {by}: {reason}")

@@ -201,6 +201,7 @@ class NodeRecoveryWorkflow:
         """None once approved; otherwise how the wait ended (nothing was changed)."""
         run.stage("awaiting_approval")
         run.status.approval, run.awaiting = "pending", True
+        run.status.approval_request = decisions.request_id(run)  # what `recovery approve` signs
         run.note("approval", "waiting", f"approve or abort within {run.policy.approval_timeout}")
         try:
             await workflow.wait_condition(lambda: not run.awaiting, timeout=run.policy.approval_timeout)
