@@ -23,9 +23,9 @@ from kubernetes import client as k8s
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from bench.pg_pair import OS_USER, PgPair, pg_pair
 from sandbox import SandboxCluster
 from starters.db_failover import start_database_failover
-from tests.recovery.pg_pair import OS_USER, PgPair, pg_pair
 from tests.support.policies import fast_policy
 from tests.support.waiting import eventually
 from tests.support.zt import running_workers

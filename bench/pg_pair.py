@@ -1,4 +1,8 @@
-"""A PostgreSQL primary with a streaming replica (``pg_basebackup -R``), for the failover tests.
+"""A PostgreSQL primary with a streaming replica (``pg_basebackup -R``): the failover benchmark's and test's.
+
+It lives in bench/ so both use this one launcher (the import contract keeps the benchmarks from
+importing the tests; the tests may import bench). The binaries are found as the backup worker
+finds them (`activities/pg_binaries.py`), whose error says what to install.
 
 Each server keeps its port and socket directory in its own ``postgresql.conf`` (not on pg_ctl's
 command line), so anything may stop and start it with plain ``pg_ctl -D`` — the failover's fencer
@@ -20,8 +24,7 @@ from typing import Any
 
 import psycopg
 
-from activities.pg_binaries import SERVER_USER, as_server_user
-from tests.support.postgres import postgres_bin
+from activities.pg_binaries import SERVER_USER, as_server_user, find_bin_dir
 from zerotouch.ports import free_port
 
 OS_USER = SERVER_USER
@@ -113,7 +116,7 @@ def _own_settings(server: PgServer) -> None:
 @contextlib.contextmanager
 def pg_pair() -> Iterator[PgPair]:
     """A primary and its streaming replica; both stopped and removed on exit."""
-    bin_dir = postgres_bin()
+    bin_dir = find_bin_dir()
     prefix = as_server_user(OS_USER)
     workdir = Path(tempfile.mkdtemp(prefix="zt-pair-"))
     if prefix:
