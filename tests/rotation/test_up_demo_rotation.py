@@ -46,9 +46,10 @@ ENVIRONMENT = {**{k: v for k, v in os.environ.items() if not k.startswith("ZEROT
 class Up:
     """`zerotouch up --sandbox` on free ports, as a user runs it; `stop` is Ctrl-C."""
 
-    def __init__(self, state_dir: Path, log: Path) -> None:
+    def __init__(self, state_dir: Path, log: Path, policy: Path | None = None) -> None:
         self.log_path, self.log = log, log.open("ab")
         command = [sys.executable, "-m", "cli", "up", "--sandbox", "--no-monitoring", "--state-dir", str(state_dir)]
+        command += ["--policy", str(policy)] if policy else []
         for name in ("temporal", "ui", "relay", "sandbox"):
             command += [f"--{name}-port", str(free_port())]
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
