@@ -162,6 +162,7 @@ def test_a_failed_node_is_drained_rebooted_and_back_in_service_and_a_second_fail
         planned = zerotouch(state_dir, "recovery", "plan", "node", NODE)
         assert re.search(r"^stage +planned$", planned, re.MULTILINE), planned
         assert "evict shop/" in planned and f"ask the sandbox provider to reboot {NODE}" in planned
+        assert f"cordon {NODE} ({OWNER_ANNOTATION}={WORKFLOW_ID})" in planned, "the owner the real run writes"
         assert "PDB web allows" in planned, "the plan shows each PodDisruptionBudget's headroom"
         assert f"capacity budget allows: node {NODE} may be cordoned: 2 schedulable node(s) remain, at least 2 " \
                "required" in planned, planned

@@ -31,7 +31,13 @@ with workflow.unsafe.imports_passed_through():
         WorkloadWait,
     )
     from zerotouch.policy import Policy
-    from zerotouch.recovery import NODE_RECOVERY_WORKFLOW, QUERY_RECOVERY_STATUS, NodeRecoveryInput, RecoveryStatus
+    from zerotouch.recovery import (
+        NODE_RECOVERY_WORKFLOW,
+        QUERY_RECOVERY_STATUS,
+        NodeRecoveryInput,
+        RecoveryStatus,
+        recovery_id,
+    )
 
 from workflows.approver_checks import SpentProofs, spend
 from workflows.node_recovery import calls, decisions
@@ -77,7 +83,8 @@ class NodeRecoveryWorkflow:
         if view.unschedulable and view.owner != run.workflow_id:
             return await self._refuse(run, f"node {view.node} is already cordoned by "
                                            f"{view.owner or 'someone (no owner annotation)'}; zerotouch leaves it")
-        run.status.plan = plan_lines(view, run.policy, run.workflow_id)
+        # A dry run runs under an ID of its own: the plan names the owner the real recovery would write.
+        run.status.plan = plan_lines(view, run.policy, recovery_id("node", run.params.cluster, run.params.node))
         if run.params.dry_run:
             lease = await ask_lease(run, policy, view, probe=True)
             run.status.plan.append(f"capacity budget {'allows' if lease.granted else 'refuses'}: {lease.reason}")
