@@ -12,6 +12,7 @@ import click
 
 from cli import backups, doctor, gdpr, governor, incidents, ledger, policy, runtime, sandbox, schedules, secrets
 from cli.common import Section
+from cli.drill import SECTION as DRILL_SECTION
 from cli.errors import Reported, exit_status
 from cli.recovery import SECTION as RECOVERY_SECTION
 
@@ -25,6 +26,7 @@ SECTIONS: tuple[Section, ...] = (
     schedules.SECTION,
     backups.SECTION,
     RECOVERY_SECTION,
+    DRILL_SECTION,
     secrets.SECTION,
     gdpr.SECTION,
     sandbox.SECTION,

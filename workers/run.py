@@ -23,6 +23,8 @@ from activities.backups import BackupActivities
 from activities.cronjobs import CronJobActivities, ScheduleStateActivities
 from activities.db_failover import DatabaseFailoverActivities
 from activities.db_failover_record import DatabaseFailoverLedger
+from activities.drill_faults import DrillFaultActivities, relay_of_state_dir
+from activities.drills import DrillLedgerActivities, DrillWatchActivities
 from activities.gdpr import GdprActivities
 from activities.gdpr_mongodb import MongoSubjects
 from activities.gdpr_postgres import PostgresSubjects
@@ -50,12 +52,14 @@ from activities.rotation_secrets import RotationSecretActivities
 from activities.rotation_targets import RotationTargetActivities
 from activities.secret_consumers import SecretConsumers
 from activities.secret_store import SecretStore
+from activities.watchdog import WatchdogActivities
 from activities.workloads import WorkloadActivities
 from workers.backup_engines import engines
 from workers.clients import kubernetes_api_client, mongo_url_for, postgres_dsn_for
 from workflows.backup import BackupRetentionWorkflow, BackupVerificationWorkflow, BackupWorkflow
 from workflows.cronjob_run import CronJobHandoverWorkflow, CronJobRunWorkflow
 from workflows.db_failover import DatabaseFailoverWorkflow
+from workflows.drill import DrillWorkflow
 from workflows.gdpr import DataSubjectRequestWorkflow
 from workflows.gdpr_retention import DataRetentionWorkflow
 from workflows.governor import GovernorWorkflow
@@ -64,6 +68,7 @@ from workflows.namespace_restore import NamespaceRestoreWorkflow
 from workflows.node_recovery import NodeRecoveryWorkflow
 from workflows.scheduled_job import ScheduledJobWorkflow
 from workflows.secret_rotation import ScheduledRotationWorkflow, SecretRotationWorkflow
+from workflows.watchdog import WatchdogWorkflow
 from zerotouch.ledger_store import open_ledger
 from zerotouch.names import (
     ALL_QUEUES,
@@ -80,7 +85,7 @@ WORKFLOWS: list[type] = [IncidentWorkflow, GovernorWorkflow, ScheduledJobWorkflo
                          CronJobHandoverWorkflow, BackupWorkflow, BackupVerificationWorkflow, BackupRetentionWorkflow,
                          SecretRotationWorkflow, ScheduledRotationWorkflow, DataSubjectRequestWorkflow,
                          DataRetentionWorkflow, NamespaceRestoreWorkflow, DatabaseFailoverWorkflow,
-                         NodeRecoveryWorkflow]
+                         NodeRecoveryWorkflow, DrillWorkflow, WatchdogWorkflow]
 ACTIVITY_QUEUES = (KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE, BACKUP_QUEUE)
 
 # The sandbox re-imports a workflow's modules for every new workflow instance; these helpers
@@ -130,6 +135,8 @@ PASSTHROUGH_MODULES = (
     "workflows.node_recovery.governor",
     "workflows.node_recovery.plan",
     "workflows.node_recovery.state",
+    "workflows.drill.calls",
+    "workflows.watchdog.calls",
 )
 
 
@@ -200,6 +207,11 @@ def activities_for(
             *activity_methods(NamespaceRestoreLedger(store=open_ledger(settings.ledger_url))),
             *activity_methods(NodeRecoveryLedgerActivities(store=open_ledger(settings.ledger_url))),
             *activity_methods(NodeLeaseActivities(client=client)),
+            *activity_methods(WatchdogActivities(prometheus_url=settings.prometheus_url, client=client, http=http)),
+            *activity_methods(DrillFaultActivities(sandbox_url=settings.kubernetes_url, http=http,
+                                                   relay=relay_of_state_dir(Path(settings.state_dir)))),
+            *activity_methods(DrillWatchActivities(client=client, sandbox_url=settings.kubernetes_url, http=http)),
+            *activity_methods(DrillLedgerActivities(store=open_ledger(settings.ledger_url))),
         ]
     if queue == BACKUP_QUEUE:
         return activity_methods(BackupActivities(repository=settings.backup_repository, engine_for=engines(settings),

@@ -101,6 +101,16 @@ APPEND_DB_FAILOVER_RECORD: Final = "append_db_failover_record"  # a failover, be
 REQUEST_NODE_LEASE: Final = "request_node_lease"  # the Governor's capacity budget (node recovery)
 APPEND_NODE_RECOVERY_RECORD: Final = "append_node_recovery_record"  # a node recovery, before/after each step
 APPEND_NAMESPACE_RESTORE_RECORD: Final = "append_namespace_restore_record"  # digests, never Secret values
+# the watchdog (workflows/watchdog): a check's query, the relay's last delivery, findings to their incidents
+RUN_WATCHDOG_CHECK: Final = "run_watchdog_check"
+READ_RELAY_LAST_DELIVERY: Final = "read_relay_last_delivery"
+OPEN_WATCHDOG_INCIDENTS: Final = "open_watchdog_incidents"
+# drills (workflows/drill): a declared fault in and out, its alert delivered, what followed watched
+INJECT_DRILL_FAULT: Final = "inject_drill_fault"
+REMOVE_DRILL_FAULT: Final = "remove_drill_fault"
+DELIVER_DRILL_ALERT: Final = "deliver_drill_alert"
+WATCH_DRILL: Final = "watch_drill"
+APPEND_DRILL_RECORD: Final = "append_drill_record"  # a drill's result, read back by `drill report`
 
 # --- zerotouch-backup: backups, test restores, retention (workflows/backup*) -------------
 TAKE_BACKUP: Final = "take_backup"
@@ -135,6 +145,9 @@ QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
     **dict.fromkeys((TAKE_BACKUP, VERIFY_BACKUP, BACKUP_CATALOG, APPLY_RETENTION), BACKUP_QUEUE),
     **dict.fromkeys((PLAN_NAMESPACE_RESTORE, APPLY_NAMESPACE_RESTORE, VERIFY_NAMESPACE_RESTORE), KUBERNETES_QUEUE),
     APPEND_NAMESPACE_RESTORE_RECORD: OBSERVE_QUEUE,
+    **dict.fromkeys((RUN_WATCHDOG_CHECK, READ_RELAY_LAST_DELIVERY, OPEN_WATCHDOG_INCIDENTS), OBSERVE_QUEUE),
+    **dict.fromkeys((INJECT_DRILL_FAULT, REMOVE_DRILL_FAULT, DELIVER_DRILL_ALERT, WATCH_DRILL, APPEND_DRILL_RECORD),
+                    OBSERVE_QUEUE),
 }
 """Every activity name, with the (unscoped) task queue whose workers register it."""
 

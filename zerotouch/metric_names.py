@@ -12,6 +12,8 @@ ALERTS_RECEIVED = "zerotouch_alerts_received"  # {status: firing|resolved}
 WEBHOOKS = "zerotouch_webhooks"  # {code: HTTP status answered}
 DELIVERY_SECONDS = "zerotouch_relay_delivery_seconds"  # webhook arrival → Temporal has every alert
 ALERTS_TRUNCATED = "zerotouch_alerts_truncated"  # alerts Alertmanager left out of a webhook (max_alerts)
+# unix time of the last webhook the relay accepted (its start until one arrives): the watchdog pages on silence
+RELAY_LAST_DELIVERY = "zerotouch_relay_last_delivery_timestamp_seconds"
 
 # Incident workflows (Temporal's workflow metric meter; not recorded during replay).
 ALERTS_DEDUPLICATED = "zerotouch_alerts_deduplicated"  # a repeat of an alert already firing

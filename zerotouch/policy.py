@@ -38,7 +38,7 @@ from zerotouch.runbooks import (
     Step,
 )
 from zerotouch.schedules import SCHEDULED_JOB_WORKFLOW, ScheduleDeclaration
-from zerotouch.watchdog import WatchdogPolicy
+from zerotouch.watchdog import WATCHDOG_WORKFLOW, WatchdogArgs, WatchdogPolicy
 
 Mode = Literal["observe", "approve-all", "auto"]
 Risk = Literal["auto", "approval", "never"]
@@ -253,6 +253,11 @@ class Policy(PolicyModel):
                 rotation = RotationArgs.model_validate(schedule.arguments).rotation
                 if rotation not in self.rotations.secrets:
                     raise ValueError(f"schedule {schedule.name}: rotation {rotation!r} not in rotations.secrets")
+            if schedule.workflow == WATCHDOG_WORKFLOW:
+                checks = WatchdogArgs.model_validate(schedule.arguments).checks or []
+                unknown = [c for c in checks if c not in self.watchdog.checks]
+                if unknown:
+                    raise ValueError(f"schedule {schedule.name}: check(s) {unknown} not in watchdog.checks")
         names = [r.name for r in self.runbooks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -262,6 +267,9 @@ class Policy(PolicyModel):
                 unknown = [c for c in rung.notify if c not in self.channels]
                 if unknown:
                     raise ValueError(f"escalation.{severity}: unknown channel(s) {unknown}")
+        unknown = [c for c in self.watchdog.page if c not in self.channels]
+        if unknown:
+            raise ValueError(f"watchdog.page: unknown channel(s) {unknown}")
         for runbook in self.runbooks:
             for step in runbook.steps:
                 template = step.params.get("template")

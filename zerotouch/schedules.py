@@ -25,18 +25,20 @@ from zerotouch.backups import (
 from zerotouch.durations import Duration, format_duration
 from zerotouch.gdpr_retention import DATA_RETENTION_WORKFLOW, DataRetentionArgs
 from zerotouch.rotations import SCHEDULED_ROTATION_WORKFLOW, RotationArgs
+from zerotouch.watchdog import WATCHDOG_WORKFLOW, WatchdogArgs
 
 log = logging.getLogger("zerotouch.schedules")
 
 SCHEDULED_JOB_WORKFLOW: Final = "ScheduledJobWorkflow"
 CRONJOB_RUN_WORKFLOW: Final = "CronJobRunWorkflow"  # an imported CronJob's template (zerotouch/cronjobs.py)
 SCHEDULED_WORKFLOWS: Final = (SCHEDULED_JOB_WORKFLOW, CRONJOB_RUN_WORKFLOW, BACKUP_WORKFLOW, VERIFICATION_WORKFLOW,
-                               RETENTION_WORKFLOW, SCHEDULED_ROTATION_WORKFLOW, DATA_RETENTION_WORKFLOW)
+                               RETENTION_WORKFLOW, SCHEDULED_ROTATION_WORKFLOW, DATA_RETENTION_WORKFLOW,
+                               WATCHDOG_WORKFLOW)
 """The workflows a schedule may start (each registered on the workflows queue)."""
 
 ScheduledWorkflow = Literal["ScheduledJobWorkflow", "CronJobRunWorkflow", "BackupWorkflow",
                             "BackupVerificationWorkflow", "BackupRetentionWorkflow", "ScheduledRotationWorkflow",
-                            "DataRetentionWorkflow"]
+                            "DataRetentionWorkflow", "WatchdogWorkflow"]
 Overlap = Literal["SKIP", "BUFFER_ONE", "BUFFER_ALL", "CANCEL_OTHER", "TERMINATE_OTHER", "ALLOW_ALL"]
 
 SCHEDULE_ID_PREFIX: Final = "zerotouch-schedule-"
@@ -83,7 +85,8 @@ class CronJobRunArgs(_Model):
 ARGUMENTS_OF_WORKFLOW: Final[dict[str, type[BaseModel]]] = {SCHEDULED_JOB_WORKFLOW: ScheduledJobArgs,
                                                             CRONJOB_RUN_WORKFLOW: CronJobRunArgs, **BACKUP_ARGUMENTS,
                                                             SCHEDULED_ROTATION_WORKFLOW: RotationArgs,
-                                                            DATA_RETENTION_WORKFLOW: DataRetentionArgs}
+                                                            DATA_RETENTION_WORKFLOW: DataRetentionArgs,
+                                                            WATCHDOG_WORKFLOW: WatchdogArgs}
 
 # --- cron → calendar ---------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from time import perf_counter
+from time import perf_counter, time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,8 +25,15 @@ class RelayMetrics:
             names.ALERTS_TRUNCATED,
             description="alerts Alertmanager withheld from a webhook (truncatedAlerts: the receiver sets max_alerts)",
         )
+        # Any accepted webhook counts, the always-firing Watchdog's too (the relay drops it, but it proves
+        # Alertmanager delivers); set at start so a relay that never heard anything is silent since then.
+        self._last_delivery = meter.create_gauge(
+            names.RELAY_LAST_DELIVERY, description="unix time of the last accepted webhook (or of the relay's start)"
+        )
+        self._last_delivery.set(time())
 
     def accepted(self, payload: WebhookPayload) -> None:
+        self._last_delivery.set(time())
         firing = sum(1 for alert in payload.alerts if alert.status == "firing")
         for status, count in (("firing", firing), ("resolved", len(payload.alerts) - firing)):
             if count:

@@ -51,6 +51,7 @@ from zerotouch.schedules import (
     schedule_id,
     scheduled_workflow_id,
 )
+from zerotouch.watchdog import WATCHDOG_WORKFLOW, WatchdogArgs, WatchdogInput
 
 OVERLAP: dict[str, ScheduleOverlapPolicy] = {
     "SKIP": ScheduleOverlapPolicy.SKIP,
@@ -79,6 +80,9 @@ def workflow_input(declaration: ScheduleDeclaration, cluster: str = "") -> BaseM
     if declaration.workflow == DATA_RETENTION_WORKFLOW:  # the data map's retention (zerotouch/gdpr_retention.py)
         return DataRetentionInput(schedule=declaration.name, cluster=cluster,
                                   arguments=DataRetentionArgs.model_validate(declaration.arguments))
+    if declaration.workflow == WATCHDOG_WORKFLOW:  # one watchdog cycle (zerotouch/watchdog.py)
+        return WatchdogInput(schedule=declaration.name, cluster=cluster,
+                             arguments=WatchdogArgs.model_validate(declaration.arguments))
     if declaration.workflow == CRONJOB_RUN_WORKFLOW:  # an imported CronJob (starters/cronjob_import.py)
         return CronJobRunInput(schedule=declaration.name, cluster=cluster,
                                arguments=CronJobRunArgs.model_validate(declaration.arguments))

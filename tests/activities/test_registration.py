@@ -27,6 +27,8 @@ from workflows.cronjob_run import workflow as cronjob_workflow
 from workflows.db_failover import calls as failover_calls
 from workflows.db_failover import guard as failover_guard
 from workflows.db_failover import workflow as failover_workflow
+from workflows.drill import calls as drill_calls
+from workflows.drill import workflow as drill_workflow
 from workflows.gdpr import calls as gdpr_calls
 from workflows.gdpr import deadlines as gdpr_deadlines
 from workflows.gdpr import erasure as gdpr_erasure
@@ -48,6 +50,8 @@ from workflows.secret_rotation import governor as rotation_governor
 from workflows.secret_rotation import scheduled as rotation_scheduled
 from workflows.secret_rotation import steps as rotation_steps
 from workflows.secret_rotation import workflow as rotation_workflow
+from workflows.watchdog import calls as watchdog_calls
+from workflows.watchdog import workflow as watchdog_workflow
 from zerotouch import activity_names
 from zerotouch.action_params import ESCALATE, PARAMS_OF_ACTION, ActionName
 from zerotouch.settings import WorkerSettings
@@ -137,14 +141,20 @@ def test_workflows_call_only_registered_activities() -> None:
     node_modules = (node_calls, node_governor, node_workflow)
     assert set().union(*(_names_used(m) for m in node_modules)) <= node_calls.CALLED
     assert node_calls.CALLED <= activity_names.ALL_ACTIVITIES
+    # Drills (issue 17).
+    assert _names_used(drill_calls) | _names_used(drill_workflow) <= drill_calls.CALLED
+    assert drill_calls.CALLED <= activity_names.ALL_ACTIVITIES
+    # The watchdog (issue 17).
+    assert _names_used(watchdog_calls) | _names_used(watchdog_workflow) <= watchdog_calls.CALLED
+    assert watchdog_calls.CALLED <= activity_names.ALL_ACTIVITIES
     # Every activity a worker registers is called by some workflow.
     assert activity_names.ALL_ACTIVITIES - {
-        activity_names.GET_CONNECTION_USAGE, activity_names.QUERY_PROMQL,
+        activity_names.QUERY_PROMQL,
         activity_names.REAPPLY_SUPPRESSION,  # for a restore path to call after a restore; no workflow calls it yet
     } == \
         calls.CALLED | scheduled_job_calls.CALLED | cronjob_calls.CALLED | backup_calls.CALLED | governor.CALLED \
         | rotation_calls.CALLED | gdpr_calls.CALLED | retention_calls.CALLED | failover_calls.CALLED \
-        | restore_calls.CALLED | node_calls.CALLED
+        | restore_calls.CALLED | node_calls.CALLED | drill_calls.CALLED | watchdog_calls.CALLED
 
 
 def test_the_old_hand_written_list_is_still_registered() -> None:
@@ -177,4 +187,7 @@ def test_the_old_hand_written_list_is_still_registered() -> None:
               "append_db_failover_record"}  # database failover (issue 16)
     added |= {"read_node", "cordon_node", "drain_node", "wait_for_workloads", "restart_node", "wait_for_node_ready",
               "request_node_lease", "append_node_recovery_record"}  # node recovery (issue 16)
+    added |= {"inject_drill_fault", "remove_drill_fault", "deliver_drill_alert", "watch_drill",
+              "append_drill_record"}  # drills (issue 17)
+    added |= {"run_watchdog_check", "read_relay_last_delivery", "open_watchdog_incidents"}  # the watchdog (issue 17)
     assert expected | added == activity_names.ALL_ACTIVITIES

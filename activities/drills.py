@@ -1,0 +1,152 @@
+"""Watching a drill: what zerotouch did after the fault, measured from its incidents and the sandbox.
+
+Time to detect is the incident's own detection time; time to first action the first write in the
+sandbox's action log after injection (whoever made it); time to verified recovery the moment the
+incident says resolved and the sandbox no longer holds the fault. Every write after injection that
+does not touch the drill's target is reported as outside it (the blast-radius check).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from temporalio import activity
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from zerotouch import activity_names as names
+from zerotouch.alerts import AlertEvent, incident_id_for
+from zerotouch.drill_models import DRILL_LEDGER_KIND, DrillObservation, DrillResult, DrillWatch
+from zerotouch.drills import FALSE_POSITIVES, NODE_FAULT, Drill
+from zerotouch.ledger_models import LedgerReceipt, LedgerRecord
+from zerotouch.ledger_store import LedgerStore
+from zerotouch.models import IncidentStatus
+from zerotouch.names import QUERY_STATUS
+
+POLL_SECONDS = 0.5
+RESOLVED = ("resolved", "closed")
+
+
+def in_target(drill: Drill, action: dict[str, Any]) -> bool:
+    """Whether a sandbox write touched the drill's target: the workload and what it owns (pods named
+    after it, its Jobs), or the node and the evictions that drain it."""
+    name = str(action.get("name") or "")
+    if drill.fault == NODE_FAULT:
+        return (action.get("resource") == "nodes" and name == drill.target_name) or action.get("kind") == "evict"
+    if action.get("namespace") != drill.namespace:
+        return False
+    return name == drill.target_name or name.startswith(drill.target_name + "-") or action.get("resource") == "jobs"
+
+
+def describe(action: dict[str, Any]) -> str:
+    where = f"{action.get('namespace')}/{action.get('name')}" if action.get("namespace") else str(action.get("name"))
+    return f"{action.get('kind')} {action.get('resource')} {where}"
+
+
+class DrillWatchActivities:
+    def __init__(self, *, client: Client, sandbox_url: str | None, http: httpx.AsyncClient) -> None:
+        self._client = client
+        self._sandbox = sandbox_url.rstrip("/") if sandbox_url else None
+        self._http = http
+
+    async def _statuses(self, incident_ids: list[str]) -> list[IncidentStatus]:
+        found = []
+        for incident_id in incident_ids:
+            try:
+                handle = self._client.get_workflow_handle(incident_id)
+                found.append(await handle.query(QUERY_STATUS, result_type=IncidentStatus))
+            except (RPCError, WorkflowQueryFailedError):
+                continue  # not started yet (or never: a heartbeat opens nothing; a recovery has no `status`)
+        return found
+
+    async def _actions(self, after: int) -> list[dict[str, Any]]:
+        if self._sandbox is None:
+            return []
+        answer = await self._http.get(f"{self._sandbox}/sandbox/v1/actions")
+        return [a for a in answer.json().get("actions", []) if int(a.get("seq", 0)) > after]
+
+    async def _fault_gone(self, drill: Drill) -> bool:
+        if self._sandbox is None or drill.fault in FALSE_POSITIVES:
+            return True
+        if drill.fault == NODE_FAULT:
+            node = await self._http.get(f"{self._sandbox}/sandbox/v1/nodes/{quote(drill.target_name, safe='')}")
+            return bool(node.json().get("ready") == "True")
+        active = (await self._http.get(f"{self._sandbox}/sandbox/v1/faults")).json().get("active", [])
+        return not any(f["namespace"] == drill.namespace and f["deployment"] == drill.target_name for f in active)
+
+    @activity.defn(name=names.WATCH_DRILL)
+    async def watch_drill(self, watch: DrillWatch) -> DrillObservation:
+        """Poll the incidents and the sandbox until the drill's expectation is met, missed, or out of time"""
+        drill, start = watch.drill, watch.injection.injected_at
+        ids = list(watch.incident_ids)
+        if not watch.delivered and drill.alert is not None:  # Prometheus delivers it: the relay's key
+            labels = {"alertname": drill.alert.alertname, **drill.alert.labels}
+            event = AlertEvent(fingerprint="drill", status="firing", labels=labels, starts_at=datetime.now(UTC))
+            ids = [incident_id_for(event, watch.group_by, watch.cluster)]
+        observed = DrillObservation(outcome="undetected", incident_ids=ids)
+        until = start + (drill.quiet_for if drill.expect == "no_action" else drill.deadline).total_seconds()
+        while True:
+            activity.heartbeat()
+            statuses = await self._statuses(ids)
+            actions = await self._actions(watch.injection.actions_before)
+            detected = [s.detected_at.timestamp() for s in statuses if s.detected_at is not None]
+            if detected and observed.detect_seconds is None:
+                observed.detect_seconds = max(0.0, min(detected) - start)
+            if actions and observed.first_action_seconds is None:
+                observed.first_action_seconds = max(0.0, float(actions[0]["timestamp"]) - start)
+            observed.actions = [describe(a) for a in actions]
+            observed.outside_target = [describe(a) for a in actions if not in_target(drill, a)]
+            states = {s.state for s in statuses}
+            if drill.expect == "no_action" and actions:
+                observed.outcome, observed.detail = "acted", f"{len(actions)} write(s) for a false positive"
+                return observed
+            if "escalated" in states:
+                observed.outcome = "escalated"
+                return observed
+            if statuses and states <= set(RESOLVED) and await self._fault_gone(drill):
+                stamps = [s.resolved_at.timestamp() for s in statuses if s.resolved_at is not None]
+                observed.recover_seconds = max(0.0, (max(stamps) if stamps else time.time()) - start)
+                observed.outcome = "auto_resolved" if observed.first_action_seconds is not None else "no_action"
+                if drill.expect != "no_action":
+                    return observed
+            if time.time() >= until:
+                if drill.expect == "no_action":
+                    observed.outcome = "no_action"
+                elif statuses:
+                    observed.outcome = "unresolved"
+                observed.detail = f"states at the deadline: {sorted(states) or 'no incident'}"
+                return observed
+            await asyncio.sleep(POLL_SECONDS)
+
+
+def drill_record(result: DrillResult, *, recorded_at: datetime) -> LedgerRecord:
+    """A drill in the ledger: `drill report` reads these back (kind `drill`, the result as evidence)."""
+    lines = [f"# Drill {result.name}: {'passed' if result.passed else 'FAILED'}", "",
+             f"{result.fault} on {result.target}; expected {result.expect}, got {result.outcome}.", "",
+             f"- detect {result.detect_seconds}s, first action {result.first_action_seconds}s, "
+             f"recovered {result.recover_seconds}s",
+             f"- actions: {', '.join(result.actions) or 'none'}",
+             f"- outside the target: {', '.join(result.outside_target) or 'none'}",
+             f"- fault removed: {result.cleaned_up}", *([f"- {result.detail}"] if result.detail else [])]
+    return LedgerRecord(
+        incident_id=result.workflow_id, run_id=result.run_id, recorded_at=recorded_at,
+        outcome="resolved" if result.passed else "escalated", root_cause_class=result.fault,
+        target=result.target, closed_at=result.finished_at, kind=DRILL_LEDGER_KIND, automated=True,
+        mttr_seconds=result.recover_seconds, mttd_seconds=result.detect_seconds,
+        evidence=result.model_dump(mode="json"), postmortem="\n".join(lines),
+    )
+
+
+class DrillLedgerActivities:
+    def __init__(self, *, store: LedgerStore) -> None:
+        self._store = store
+
+    @activity.defn(name=names.APPEND_DRILL_RECORD)
+    def append_drill_record(self, result: DrillResult) -> LedgerReceipt:
+        """Append a drill's result to the ledger (idempotent by workflow and run)"""
+        return self._store.append(drill_record(result, recorded_at=datetime.now(UTC)))
