@@ -194,6 +194,7 @@ def activities_for(
                     postgres=PostgresRoles(dsn_for=postgres_dsn_for), mongodb=MongoUsers.from_urls(mongo_url_for),
                     oauth=OktaClientSecrets(http=sync_http), http=sync_http))]
     if queue == OBSERVE_QUEUE:
+        ledger = open_ledger(settings.ledger_url)  # one store for every kind of record: one chain, one writer
         return [
             *activity_methods(PrometheusActivities(url=settings.prometheus_url)),
             *activity_methods(NotifyActivities(http=http)),
@@ -202,16 +203,16 @@ def activities_for(
             *activity_methods(GovernorActivities(client=client)),
             *activity_methods(IncidentActivities(client=client)),
             *activity_methods(ScheduleStateActivities(client=client)),
-            *activity_methods(LedgerActivities(store=open_ledger(settings.ledger_url))),
-            *activity_methods(DatabaseFailoverLedger(store=open_ledger(settings.ledger_url))),
-            *activity_methods(NamespaceRestoreLedger(store=open_ledger(settings.ledger_url))),
-            *activity_methods(NodeRecoveryLedgerActivities(store=open_ledger(settings.ledger_url))),
+            *activity_methods(LedgerActivities(store=ledger)),
+            *activity_methods(DatabaseFailoverLedger(store=ledger)),
+            *activity_methods(NamespaceRestoreLedger(store=ledger)),
+            *activity_methods(NodeRecoveryLedgerActivities(store=ledger)),
             *activity_methods(NodeLeaseActivities(client=client)),
             *activity_methods(WatchdogActivities(prometheus_url=settings.prometheus_url, client=client, http=http)),
             *activity_methods(DrillFaultActivities(sandbox_url=settings.kubernetes_url, http=http,
                                                    relay=relay_of_state_dir(Path(settings.state_dir)))),
             *activity_methods(DrillWatchActivities(client=client, sandbox_url=settings.kubernetes_url, http=http)),
-            *activity_methods(DrillLedgerActivities(store=open_ledger(settings.ledger_url))),
+            *activity_methods(DrillLedgerActivities(store=ledger)),
         ]
     if queue == BACKUP_QUEUE:
         return activity_methods(BackupActivities(repository=settings.backup_repository, engine_for=engines(settings),
