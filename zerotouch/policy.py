@@ -22,13 +22,13 @@ from zerotouch.action_params import PARAMS_OF_ACTION
 from zerotouch.alert_sources import AlertSources
 from zerotouch.alertmanager_source import AlertmanagerSettings
 from zerotouch.approval_policy import Approvals
-from zerotouch.backups import BACKUP_ARGUMENTS, BackupsPolicy, targets_named
+from zerotouch.backups import BackupsPolicy
 from zerotouch.drills import DrillsPolicy
 from zerotouch.durations import Duration
 from zerotouch.gdpr import GdprPolicy
 from zerotouch.quantities import parse_memory
 from zerotouch.recovery import RecoveryPolicy
-from zerotouch.rotations import SCHEDULED_ROTATION_WORKFLOW, RotationArgs, RotationsPolicy
+from zerotouch.rotations import RotationsPolicy
 from zerotouch.runbooks import (
     ACTION_PARAMS_ERROR,
     Matcher,
@@ -37,8 +37,9 @@ from zerotouch.runbooks import (
     Severity,
     Step,
 )
-from zerotouch.schedules import SCHEDULED_JOB_WORKFLOW, ScheduleDeclaration
-from zerotouch.watchdog import WATCHDOG_WORKFLOW, WatchdogArgs, WatchdogPolicy
+from zerotouch.schedule_references import check_schedule_references
+from zerotouch.schedules import ScheduleDeclaration
+from zerotouch.watchdog import WatchdogPolicy
 
 Mode = Literal["observe", "approve-all", "auto"]
 Risk = Literal["auto", "approval", "never"]
@@ -235,29 +236,9 @@ class Policy(PolicyModel):
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
-        schedule_names = [s.name for s in self.schedules]
-        duplicates = sorted({n for n in schedule_names if schedule_names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"schedule names must be unique: {duplicates}")
-        for schedule in self.schedules:
-            wanted = schedule.job_arguments().template if schedule.workflow == SCHEDULED_JOB_WORKFLOW else None
-            if wanted is not None and wanted not in self.job_templates:
-                raise ValueError(f"schedule {schedule.name}: template {wanted!r} not in job_templates")
-            if schedule.workflow in BACKUP_ARGUMENTS:
-                declared = {t.name for t in self.backups.targets}
-                named = targets_named(BACKUP_ARGUMENTS[schedule.workflow].model_validate(schedule.arguments))
-                unknown = [t for t in named if t not in declared]
-                if unknown:
-                    raise ValueError(f"schedule {schedule.name}: backup target(s) {unknown} not in backups.targets")
-            if schedule.workflow == SCHEDULED_ROTATION_WORKFLOW:
-                rotation = RotationArgs.model_validate(schedule.arguments).rotation
-                if rotation not in self.rotations.secrets:
-                    raise ValueError(f"schedule {schedule.name}: rotation {rotation!r} not in rotations.secrets")
-            if schedule.workflow == WATCHDOG_WORKFLOW:
-                checks = WatchdogArgs.model_validate(schedule.arguments).checks or []
-                unknown = [c for c in checks if c not in self.watchdog.checks]
-                if unknown:
-                    raise ValueError(f"schedule {schedule.name}: check(s) {unknown} not in watchdog.checks")
+        check_schedule_references(self.schedules, job_templates=self.job_templates,
+                                  backup_targets={t.name for t in self.backups.targets},
+                                  rotations=self.rotations.secrets, watchdog_checks=self.watchdog.checks)
         names = [r.name for r in self.runbooks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
