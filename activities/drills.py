@@ -21,15 +21,25 @@ from temporalio.service import RPCError
 
 from zerotouch import activity_names as names
 from zerotouch.alerts import AlertEvent, incident_id_for
-from zerotouch.drill_models import DRILL_LEDGER_KIND, DrillObservation, DrillResult, DrillWatch
+from zerotouch.drill_models import DRILL_LEDGER_KIND, DrillObservation, DrillResult, DrillWatch, ExercisedRunbook
 from zerotouch.drills import FALSE_POSITIVES, NODE_FAULT, Drill
 from zerotouch.ledger_models import LedgerReceipt, LedgerRecord
 from zerotouch.ledger_store import LedgerStore
-from zerotouch.models import IncidentStatus
+from zerotouch.models import IncidentState, IncidentStatus
 from zerotouch.names import QUERY_STATUS
+from zerotouch.recovery import QUERY_RECOVERY_STATUS, RecoveryStatus, recovery_id
 
 POLL_SECONDS = 0.5
+# A failed drill's incidents may still be triaging at its deadline: wait this long for their runbook.
+RUNBOOK_GRACE_SECONDS = 15.0
 RESOLVED = ("resolved", "closed")
+# The runbook a node recovery asks the Governor's grants under (workflows/node_recovery/governor.py RUNBOOK).
+NODE_RECOVERY_RUNBOOK = "node-recovery"
+NODE_RECOVERIES = recovery_id("node") + "-"
+# A node recovery's stage as an incident's state: recovered counts as resolved, a refusal as an escalation.
+RECOVERY_STATES: dict[str, IncidentState] = {
+    "planning": "open", "awaiting_approval": "awaiting_approval", "running": "remediating", "recovered": "resolved",
+    "refused": "escalated", "failed": "escalated", "aborted": "aborted", "planned": "closed"}
 
 
 def in_target(drill: Drill, action: dict[str, Any]) -> bool:
@@ -41,6 +51,25 @@ def in_target(drill: Drill, action: dict[str, Any]) -> bool:
     if action.get("namespace") != drill.namespace:
         return False
     return name == drill.target_name or name.startswith(drill.target_name + "-") or action.get("resource") == "jobs"
+
+
+def as_incident(workflow_id: str, recovery: RecoveryStatus) -> IncidentStatus:
+    """A node recovery seen as the drill sees an incident: detected when it started, resolved when recovered."""
+    times = [event.at for event in recovery.timeline]
+    return IncidentStatus(
+        incident_id=workflow_id, state=RECOVERY_STATES[recovery.stage], runbook=NODE_RECOVERY_RUNBOOK,
+        target=recovery.target, detected_at=times[0] if times else None,
+        resolved_at=times[-1] if times and recovery.stage == "recovered" else None,
+        labels={"alertname": recovery.reason or "NodeRecovery", "node": recovery.target})
+
+
+def note_runbooks(observed: DrillObservation, statuses: list[IncidentStatus]) -> None:
+    """Add the runbooks these incidents chose (with their alert class) to what the drill exercised."""
+    for status in statuses:
+        if status.runbook:
+            found = ExercisedRunbook(runbook=status.runbook, alert_class=status.labels.get("alertname", ""))
+            if found not in observed.exercised:
+                observed.exercised.append(found)
 
 
 def describe(action: dict[str, Any]) -> str:
@@ -59,7 +88,11 @@ class DrillWatchActivities:
         for incident_id in incident_ids:
             try:
                 handle = self._client.get_workflow_handle(incident_id)
-                found.append(await handle.query(QUERY_STATUS, result_type=IncidentStatus))
+                if incident_id.startswith(NODE_RECOVERIES):  # a node recovery has no `status`, but its own
+                    recovery = await handle.query(QUERY_RECOVERY_STATUS, result_type=RecoveryStatus)
+                    found.append(as_incident(incident_id, recovery))
+                else:
+                    found.append(await handle.query(QUERY_STATUS, result_type=IncidentStatus))
             except (RPCError, WorkflowQueryFailedError):
                 continue  # not started yet (or never: a heartbeat opens nothing; a recovery has no `status`)
         return found
@@ -82,9 +115,22 @@ class DrillWatchActivities:
     @activity.defn(name=names.WATCH_DRILL)
     async def watch_drill(self, watch: DrillWatch) -> DrillObservation:
         """Poll the incidents and the sandbox until the drill's expectation is met, missed, or out of time"""
+        observed = await self._watch(watch)
+        if observed.outcome != watch.drill.expect and observed.incident_ids and not observed.exercised:
+            # The failure costs the runbook its incident chose trust: give triage a moment to choose.
+            until = time.time() + RUNBOOK_GRACE_SECONDS
+            while not observed.exercised and time.time() < until:
+                activity.heartbeat()
+                await asyncio.sleep(POLL_SECONDS)
+                note_runbooks(observed, await self._statuses(observed.incident_ids))
+        return observed
+
+    async def _watch(self, watch: DrillWatch) -> DrillObservation:
         drill, start = watch.drill, watch.injection.injected_at
         ids = list(watch.incident_ids)
-        if not watch.delivered and drill.alert is not None:  # Prometheus delivers it: the relay's key
+        if not watch.delivered and drill.fault == NODE_FAULT:  # the relay starts the node's recovery
+            ids = [recovery_id("node", watch.cluster, drill.target_name)]
+        elif not watch.delivered and drill.alert is not None:  # Prometheus delivers it: the relay's key
             labels = {"alertname": drill.alert.alertname, **drill.alert.labels}
             event = AlertEvent(fingerprint="drill", status="firing", labels=labels, starts_at=datetime.now(UTC))
             ids = [incident_id_for(event, watch.group_by, watch.cluster)]
@@ -93,6 +139,7 @@ class DrillWatchActivities:
         while True:
             activity.heartbeat()
             statuses = await self._statuses(ids)
+            note_runbooks(observed, statuses)
             actions = await self._actions(watch.injection.actions_before)
             detected = [s.detected_at.timestamp() for s in statuses if s.detected_at is not None]
             if detected and observed.detect_seconds is None:

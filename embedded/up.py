@@ -38,6 +38,7 @@ from zerotouch.codec_keys import (
 )
 from zerotouch.codec_server import CodecServer, CodecServerConfig, ensure_path_token
 from zerotouch.doctor import render
+from zerotouch.drill_metrics import DrillMetrics
 from zerotouch.gdpr_keys import KEY_FILE, ensure_key_file
 from zerotouch.ledger_report import default_ledger_url
 from zerotouch.names import ALL_QUEUES, KUBERNETES_QUEUE
@@ -227,6 +228,7 @@ async def run_embedded(options: EmbeddedOptions) -> None:
             banner_monitoring = monitoring.banner()
         backups = EmbeddedBackups(state.path, policy)
         telemetry.registry.register(backups.metrics)  # zerotouch_backup_* on the relay's /metrics
+        telemetry.registry.register(DrillMetrics(default_ledger_url(state.path)))  # zerotouch_drill_*, from the ledger
         await backups.start(client)  # the demo database, before the workers that back it up
         # Its login in the sandbox's Secret, before the workers that rotate it (none is started here).
         rotation = await asyncio.to_thread(prepare_demo_rotations, policy, database=backups.database,

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         GOVERNOR_WORKFLOW,
         QUERY_GOVERNOR_STATUS,
         SETTINGS_NOT_FROM_POLICY,
+        SIGNAL_RECORD_DRILL_OUTCOME,
         SIGNAL_REPORT_OUTCOME,
         UPDATE_CLOSE_BREAKER,
         UPDATE_PAUSE,
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_SET_MODE,
         UPDATE_SETTINGS,
         BreakerCloseInput,
+        DrillOutcomeReport,
         GovernorAck,
         GovernorBook,
         GovernorInput,
@@ -128,6 +130,11 @@ class GovernorWorkflow:
         self._handled += 1
         message = guardrails.release(self._book, self._settings, report, workflow.now())
         workflow.logger.info("outcome: %s", message)
+
+    @workflow.signal(name=SIGNAL_RECORD_DRILL_OUTCOME)
+    def record_drill_outcome(self, report: DrillOutcomeReport) -> None:
+        self._handled += 1
+        workflow.logger.info("drill: %s", guardrails.record_drill(self._book, report, workflow.now()))
 
     # --- the capacity budget: node leases (zerotouch.node_leases) ------------------------
 

@@ -57,6 +57,13 @@ class DrillWatch(BaseModel):
     group_by: list[str] = Field(default_factory=list)
 
 
+class ExercisedRunbook(BaseModel):
+    """A runbook a drill's incident chose, and for which alert class: the Governor's trust key."""
+
+    runbook: str
+    alert_class: str = ""
+
+
 class DrillObservation(BaseModel):
     outcome: DrillOutcome
     incident_ids: list[str] = Field(default_factory=list)
@@ -65,6 +72,7 @@ class DrillObservation(BaseModel):
     recover_seconds: float | None = None
     actions: list[str] = Field(default_factory=list, description="kind namespace/name of each sandbox action")
     outside_target: list[str] = Field(default_factory=list)
+    exercised: list[ExercisedRunbook] = Field(default_factory=list, description="a failure costs these trust")
     detail: str = ""
 
 
@@ -89,5 +97,6 @@ class DrillResult(BaseModel):
     incident_ids: list[str] = Field(default_factory=list)
     actions: list[str] = Field(default_factory=list)
     outside_target: list[str] = Field(default_factory=list)
+    exercised: list[ExercisedRunbook] = Field(default_factory=list)
     cleaned_up: bool = False
     detail: str = ""

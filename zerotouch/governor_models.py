@@ -28,6 +28,7 @@ UPDATE_SETTINGS = "update_settings"
 # The error type of an update_settings refused because the settings are not the workers' policy.
 SETTINGS_NOT_FROM_POLICY = "SettingsNotFromPolicy"
 SIGNAL_REPORT_OUTCOME = "report_outcome"
+SIGNAL_RECORD_DRILL_OUTCOME = "record_drill_outcome"
 QUERY_GOVERNOR_STATUS = "status"
 
 MAX_PAUSE_SECONDS = 24 * 3600.0
@@ -205,6 +206,7 @@ class GovernorBook(BaseModel):
     requests_handled: int = 0
     node_leases: dict[str, NodeLease] = Field(default_factory=dict, description="node → its lease (capacity budget)")
     next_lease: int = 1
+    drills_recorded: list[str] = Field(default_factory=list, description="drill run|trust key already counted")
 
 
 class GovernorInput(BaseModel):
@@ -226,6 +228,16 @@ class OutcomeReport(BaseModel):
     verified: bool
     executed: bool = Field(default=True, description="False: nothing ran (aborted); release without judging")
     detail: str = ""
+
+
+class DrillOutcomeReport(BaseModel):
+    """A drill that exercised a runbook (no grant of its own): a failed one costs that runbook trust."""
+
+    drill_id: str = Field(min_length=1, max_length=300, description="workflow/run: counted once")
+    runbook: str = Field(min_length=1, max_length=200)
+    alert_class: str = Field(default="", max_length=200)
+    passed: bool
+    detail: str = Field(default="", max_length=2000)
 
 
 class PauseInput(BaseModel):

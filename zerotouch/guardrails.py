@@ -16,6 +16,7 @@ from zerotouch.governor_models import (
     BreakerCloseInput,
     BreakerState,
     DecisionCode,
+    DrillOutcomeReport,
     GovernorBook,
     GovernorSettings,
     GrantDecision,
@@ -36,6 +37,7 @@ from zerotouch.scaling import EPSILON, replica_window  # EPSILON: 3 nodes at €
 
 RATE_WINDOW = timedelta(seconds=60)
 JOURNAL_SIZE = 200
+DRILLS_REMEMBERED = 200
 
 
 def cooldown_key(request: GrantRequest) -> str:
@@ -249,6 +251,23 @@ def release(book: GovernorBook, settings: GovernorSettings, report: OutcomeRepor
         _journal(book, now, "zerotouch", "breaker opened", f"runbook {record.runbook}: {report.detail}")
         return f"{report.grant_id} failed; breaker for {record.runbook} opened"
     return f"{report.grant_id} failed verification"
+
+
+def record_drill(book: GovernorBook, report: DrillOutcomeReport, now: datetime) -> str:
+    """A failed drill costs its runbook one failure of trust (phase-66: what cannot be safely tested
+    cannot be automated); a passed one adds nothing, its grants earned their trust already."""
+    key = trust_key(report.runbook, report.alert_class)
+    seen = f"{report.drill_id}|{key}"
+    if seen in book.drills_recorded:
+        return f"drill {report.drill_id} already recorded for {key}"
+    book.drills_recorded = [*book.drills_recorded, seen][-DRILLS_REMEMBERED:]
+    if report.passed:
+        return f"drill {report.drill_id} passed; trust in {key} unchanged"
+    trust = book.trust.setdefault(key, TrustRecord(runbook=report.runbook, alert_class=report.alert_class))
+    trust.failures += 1
+    _journal(book, now, "zerotouch", "drill failed", f"runbook {report.runbook} for {report.alert_class or '-'}: "
+             f"{report.detail or report.drill_id}")
+    return f"drill {report.drill_id} failed; trust in {key} lowered"
 
 
 def pause(book: GovernorBook, request: PauseInput, now: datetime) -> str:

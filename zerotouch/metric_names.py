@@ -32,6 +32,11 @@ GOVERNOR_DECISIONS = "zerotouch_governor_decisions"  # {code}
 GOVERNOR_REFUSALS = "zerotouch_governor_refusals"  # {reason: the decision code}
 GOVERNOR_SETTINGS_REFUSED = "zerotouch_governor_settings_refused"  # update_settings not from the policy
 
+# Drills, read off the ledger at scrape (zerotouch/drill_metrics.py); gauges per fault class.
+DRILL_LAST_PASSED = "zerotouch_drill_last_passed"  # {fault}: 1 the latest drill met its expectation, 0 it failed
+DRILL_MTTR_MEDIAN = "zerotouch_drill_mttr_median_seconds"  # {fault}: p50 recovery of its last passed drills
+DRILL_RESILIENCE_SCORE = "zerotouch_drill_resilience_score"  # severity-weighted share of drills passed, 0..1
+
 # Seconds, for incidents that recover in seconds or take a human an hour.
 DURATION_BUCKETS_SECONDS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 45, 60, 90, 120, 300, 600, 1800, 3600, 14400)
 SECONDS_HISTOGRAMS = (DELIVERY_SECONDS, APPROVAL_WAIT_SECONDS, MTTD_SECONDS, MTTR_SECONDS)

@@ -67,6 +67,8 @@ async def drills(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPath
     policy_path = fast_policy(workdir / "policy.yaml")
     document = yaml.safe_load(policy_path.read_text())
     document["drills"] = {"drills": getattr(request.module, "DRILLS", DRILLS)}  # a module may declare its own
+    if hasattr(request.module, "RECOVERY_NODES"):  # and the node recovery its node drills watch
+        document.setdefault("recovery", {})["nodes"] = request.module.RECOVERY_NODES
     policy_path.write_text(yaml.safe_dump(document, sort_keys=False))
     policy = load_policy(policy_path)
     cluster = f"d{uuid.uuid4().hex[:6]}"

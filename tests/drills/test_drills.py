@@ -10,13 +10,17 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import CollectorRegistry
 from temporalio.client import WorkflowFailureError
 
 from cli.main import main
 from tests.drills.conftest import DrillStack
 from tests.support.waiting import eventually
 from workflows.drill import DrillWorkflow
+from zerotouch import metric_names
+from zerotouch.drill_metrics import DrillMetrics
 from zerotouch.drill_models import DRILL_WORKFLOW, DrillInput, drill_workflow_id
+from zerotouch.governor_models import QUERY_GOVERNOR_STATUS, GovernorStatus, governor_id
 from zerotouch.names import WORKFLOWS_QUEUE, queue_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -61,8 +65,12 @@ async def test_a_drill_cancelled_midway_removes_its_fault(drills: DrillStack) ->
 
 
 async def test_a_failed_drill_marks_its_class_not_safe_and_the_report_shows_the_score(drills: DrillStack) -> None:
+    governor = drills.client.get_workflow_handle(governor_id(drills.cluster))
+    before = await governor.query(QUERY_GOVERNOR_STATUS, result_type=GovernorStatus)
     failed = await drills.run("crashloop-too-fast")
     assert not failed.passed and failed.outcome in ("undetected", "unresolved")
+    assert [(e.runbook, e.alert_class) for e in failed.exercised] == [("restart-crashlooping", "KubePodCrashLooping")]
+    await _trust_dropped(drills, before, failed.exercised[0].runbook, failed.exercised[0].alert_class)
     assert failed.cleaned_up and not drills.sandbox.faults()["active"]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -80,3 +88,27 @@ async def test_a_failed_drill_marks_its_class_not_safe_and_the_report_shows_the_
     with contextlib.redirect_stdout(out):
         assert main(["drill", "report", "--ledger", drills.ledger_url]) == 0
     assert "crashloop: 1/2 passed" in out.getvalue() and "NOT SAFE for zero-touch" in out.getvalue()
+    registry = CollectorRegistry()  # the relay's /metrics: the same numbers, as gauges
+    registry.register(DrillMetrics(drills.ledger_url))
+    assert registry.get_sample_value(metric_names.DRILL_LAST_PASSED, {"fault": "crashloop"}) == 0.0
+    assert registry.get_sample_value(metric_names.DRILL_LAST_PASSED, {"fault": "watchdog_alert"}) == 1.0
+    assert registry.get_sample_value(metric_names.DRILL_RESILIENCE_SCORE) == pytest.approx(report["resilience_score"])
+    assert registry.get_sample_value(metric_names.DRILL_MTTR_MEDIAN, {"fault": "crashloop"}) == pytest.approx(
+        classes["crashloop"]["mttr_p50_seconds"])
+
+
+async def _trust_dropped(drills: DrillStack, before: GovernorStatus, runbook: str, alert_class: str) -> None:
+    """The Governor counted the failed drill against the runbook its incident chose (phase-66)."""
+    governor = drills.client.get_workflow_handle(governor_id(drills.cluster))
+    old = next((r for r in before.trust if (r.runbook, r.alert_class) == (runbook, alert_class)), None)
+    old_failures, old_confidence = (old.failures, old.confidence) if old else (0, 1.0)
+
+    async def dropped() -> bool:
+        now = await governor.query(QUERY_GOVERNOR_STATUS, result_type=GovernorStatus)
+        row = next((r for r in now.trust if (r.runbook, r.alert_class) == (runbook, alert_class)), None)
+        return row is not None and row.failures == old_failures + 1 and (
+            row.confidence < old_confidence or row.successes > (old.successes if old else 0))
+
+    await eventually(dropped, timeout=30, what="the Governor's trust in the failed drill's runbook lowered")
+    journal = (await governor.query(QUERY_GOVERNOR_STATUS, result_type=GovernorStatus)).journal
+    assert any(e.what == "drill failed" and "crashloop-too-fast" in e.detail for e in journal)

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         DrillResult,
         DrillWatch,
     )
+    from zerotouch.governor_models import SIGNAL_RECORD_DRILL_OUTCOME, DrillOutcomeReport, governor_id
     from zerotouch.ledger_models import LedgerReceipt
     from zerotouch.names import queue_for
 
@@ -69,3 +70,8 @@ async def watch(request: DrillWatch, budget: timedelta) -> DrillObservation:
 
 async def append_record(result: DrillResult, cluster: str) -> LedgerReceipt:
     return await _run(names.APPEND_DRILL_RECORD, result, cluster, LedgerReceipt)
+
+
+async def record_drill_outcome(report: DrillOutcomeReport, cluster: str) -> None:
+    """Tell the Governor a drill failed on a runbook: its trust in that runbook drops."""
+    await workflow.get_external_workflow_handle(governor_id(cluster)).signal(SIGNAL_RECORD_DRILL_OUTCOME, report)

@@ -11,7 +11,7 @@ import asyncio
 from datetime import datetime
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from zerotouch.drill_models import (
@@ -24,9 +24,13 @@ with workflow.unsafe.imports_passed_through():
         DrillWatch,
     )
     from zerotouch.drills import Drill
+    from zerotouch.governor_models import DrillOutcomeReport
     from zerotouch.policy import Policy
 
 from workflows.drill import calls
+
+# Drills that were running before the Governor heard of failed drills replay as they ran.
+TRUST_PATCH = "drill-failure-costs-trust"
 
 
 def _drill(policy: Policy, params: DrillInput) -> Drill:
@@ -76,9 +80,22 @@ class DrillWorkflow:
             # Shielded: a cancellation (even a second one) must not stop the fault's removal.
             cleaned = await asyncio.shield(asyncio.ensure_future(self._clean_up(fault, delivered)))
         result = self._verdict(drill, observation, started, delivered=delivered, cleaned=cleaned)
+        if not result.passed and workflow.patched(TRUST_PATCH):
+            await self._cost_trust(result, params.cluster)
         self._stage, self._result = "recorded", result
         await calls.append_record(result, params.cluster)
         return result
+
+    async def _cost_trust(self, result: DrillResult, cluster: str) -> None:
+        """phase-66: a runbook that failed its drill is trusted less; the Governor asks a human sooner."""
+        for exercised in result.exercised:
+            report = DrillOutcomeReport(drill_id=f"{result.workflow_id}/{result.run_id}", runbook=exercised.runbook,
+                                        alert_class=exercised.alert_class, passed=False,
+                                        detail=f"drill {result.name}: expected {result.expect}, got {result.outcome}")
+            try:
+                await calls.record_drill_outcome(report, cluster)
+            except FailureError as error:  # no Governor running: the ledger still says it
+                workflow.logger.warning("drill %s: the Governor did not take the failure: %s", result.name, error)
 
     async def _clean_up(self, fault: DrillFault, delivered: bool) -> bool:
         """Remove the fault; then tell the incident its alert resolved, as Alertmanager would."""
@@ -102,7 +119,7 @@ class DrillWorkflow:
             finished_at=workflow.now(), detect_seconds=seen.detect_seconds,
             first_action_seconds=seen.first_action_seconds, recover_seconds=seen.recover_seconds,
             incident_ids=seen.incident_ids, actions=seen.actions, outside_target=seen.outside_target,
-            cleaned_up=cleaned, detail=seen.detail)
+            exercised=seen.exercised, cleaned_up=cleaned, detail=seen.detail)
 
     @workflow.query
     def stage(self) -> str:
