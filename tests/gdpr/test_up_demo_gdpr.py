@@ -74,7 +74,8 @@ class Cli:
         while True:
             view = self.shown(request_id)
             current = (view["status"] or {}).get("state")
-            if current == state or (state == "done" and view["receipt"] is not None):
+            # "done" is the receipt: the status query says `done` a moment before the workflow completes.
+            if view["receipt"] is not None if state == "done" else current == state:
                 return view
             assert up.process.poll() is None, f"`up` exited:\n{up.output()[-3000:]}"
             assert time.monotonic() < deadline, f"{request_id} never reached {state}: {view}"
