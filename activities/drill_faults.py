@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 from temporalio import activity
 
+from activities.drill_pods import DrillPods, PodChoice
 from zerotouch import activity_errors as errors
 from zerotouch import activity_names as names
 from zerotouch.alerts import fingerprint_of
@@ -57,10 +58,19 @@ def _webhook(drill: Drill, status: str, starts_at: datetime) -> dict[str, Any]:
             "commonAnnotations": {}, "externalURL": "", "groupKey": f"drill/{drill.name}", "alerts": [alert]}
 
 
+def _drill_id() -> str:
+    """The drill's workflow ID: what marks its pod, the same for every attempt of every activity of it."""
+    workflow_id = activity.info().workflow_id
+    if not workflow_id:
+        raise errors.fail("a drill's activity runs inside its DrillWorkflow", errors.INVALID_PARAMS)
+    return workflow_id
+
+
 class DrillFaultActivities:
-    def __init__(self, *, sandbox_url: str | None, relay: Callable[[], Relay | None],
+    def __init__(self, *, sandbox_url: str | None, relay: Callable[[], Relay | None], pods: DrillPods | None = None,
                  http: httpx.AsyncClient) -> None:
         self._sandbox = sandbox_url.rstrip("/") if sandbox_url else None
+        self._pods = pods
         self._relay = relay
         self._http = http
         self._starts: dict[str, datetime] = {}  # drill → its alert's startsAt, so repeats are one alert
@@ -91,8 +101,7 @@ class DrillFaultActivities:
         """Break the drill's target: a sandbox fault, a node NotReady, or nothing (false positives)"""
         drill = fault.drill
         if drill.fault == CLUSTER_FAULT:
-            raise errors.fail("delete_pod drills need the Kubernetes worker's client: not built yet",
-                              errors.INVALID_TARGET)
+            return await self._delete_pod(drill)
         base = self._sandbox_url(drill) if drill.fault not in FALSE_POSITIVES or self._sandbox else ""
         before = await self._last_action(base) if base else 0
         if drill.fault in FALSE_POSITIVES:
@@ -108,12 +117,38 @@ class DrillFaultActivities:
         return DrillInjection(injected_at=time.time(), actions_before=before,
                               detail=f"{sandbox_kind(drill.fault)} on {drill.target}")
 
+    def _drill_pods(self) -> DrillPods:
+        if self._pods is None:
+            raise errors.fail("delete_pod drills need a Kubernetes client; this worker was built without one",
+                              errors.INVALID_TARGET)
+        return self._pods
+
+    async def _delete_pod(self, drill: Drill) -> DrillInjection:
+        """One pod of the target Deployment deleted, once per drill however often this activity is retried."""
+        pods, info, drill_id = self._drill_pods(), activity.info(), _drill_id()
+        choice = PodChoice.of(info.heartbeat_details[0] if info.heartbeat_details else None)
+        if choice is None:
+            since = info.scheduled_time if info.attempt > 1 else None
+            choice = await asyncio.to_thread(pods.choose, drill, drill_id=drill_id, since=since)
+        activity.heartbeat(choice.details())  # before the delete: a retry deletes this pod or none
+        deleted = await asyncio.to_thread(pods.delete, drill, choice, drill_id=drill_id)
+        injected_at = choice.created if choice.replacement else time.time()
+        before = await self._last_action(self._sandbox) if self._sandbox else 0  # after its own writes
+        where = f"{drill.namespace}/{choice.name}"
+        detail = (f"deleted pod {where} (uid {choice.uid}) of {choice.workload}; its ReplicaSet recreates it"
+                  if deleted else f"pod of {choice.workload} deleted by an earlier attempt "
+                  f"({'replacement' if choice.replacement else 'chosen'}: {where}); nothing more deleted")
+        activity.logger.info("drill %s: %s", drill.name, detail)
+        return DrillInjection(injected_at=injected_at, actions_before=before, detail=detail)
+
     @activity.defn(name=names.REMOVE_DRILL_FAULT)
     async def remove_drill_fault(self, fault: DrillFault) -> bool:
         """Take the drill's fault out again (whatever zerotouch did); True when something was removed"""
         drill = fault.drill
-        if drill.fault in (*FALSE_POSITIVES, CLUSTER_FAULT):
-            return False  # nothing was put in: a deleted pod is back by its ReplicaSet's hand
+        if drill.fault == CLUSTER_FAULT:  # a deleted pod is back by its ReplicaSet's hand; only a mark may be left
+            return await asyncio.to_thread(self._drill_pods().unmark, drill, drill_id=_drill_id()) > 0
+        if drill.fault in FALSE_POSITIVES:
+            return False  # nothing was put in
         base = self._sandbox_url(drill)
         if drill.fault == NODE_FAULT:
             await self._post(f"{base}/sandbox/v1/nodes/{quote(drill.target_name, safe='')}/fail", {"mode": "Ready"})

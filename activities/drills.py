@@ -3,7 +3,9 @@
 Time to detect is the incident's own detection time; time to first action the first write in the
 sandbox's action log after injection (whoever made it); time to verified recovery the moment the
 incident says resolved and the sandbox no longer holds the fault. Every write after injection that
-does not touch the drill's target is reported as outside it (the blast-radius check).
+does not touch the drill's target is reported as outside it (the blast-radius check). A delete_pod
+drill recovers when its Deployment has every desired replica Ready again (drill_pods.py): Kubernetes
+itself heals it, so the drill expects zerotouch to take no action.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
+from activities.drill_failover_watch import FAILOVERS, failover_actions, failover_as_incident
+from activities.drill_pods import DrillPods
+from zerotouch import activity_errors as errors
 from zerotouch import activity_names as names
 from zerotouch.alerts import AlertEvent, incident_id_for
 from zerotouch.drill_models import DRILL_LEDGER_KIND, DrillObservation, DrillResult, DrillWatch, ExercisedRunbook
-from zerotouch.drills import FALSE_POSITIVES, NODE_FAULT, Drill
+from zerotouch.drills import CLUSTER_FAULT, FALSE_POSITIVES, NODE_FAULT, POSTGRES_FAULT, POSTGRES_TARGET, Drill
 from zerotouch.ledger_models import LedgerReceipt, LedgerRecord
 from zerotouch.ledger_store import LedgerStore
 from zerotouch.models import IncidentState, IncidentStatus
@@ -46,6 +51,8 @@ def in_target(drill: Drill, action: dict[str, Any]) -> bool:
     """Whether a sandbox write touched the drill's target: the workload and what it owns (pods named
     after it, its Jobs), or the node and the evictions that drain it."""
     name = str(action.get("name") or "")
+    if drill.fault == POSTGRES_FAULT:  # the failover's own steps (drill_failover_watch.failover_actions)
+        return action.get("resource") == POSTGRES_TARGET and name == drill.target_name
     if drill.fault == NODE_FAULT:
         return (action.get("resource") == "nodes" and name == drill.target_name) or action.get("kind") == "evict"
     if action.get("namespace") != drill.namespace:
@@ -78,17 +85,40 @@ def describe(action: dict[str, Any]) -> str:
 
 
 class DrillWatchActivities:
-    def __init__(self, *, client: Client, sandbox_url: str | None, http: httpx.AsyncClient) -> None:
+    def __init__(self, *, client: Client, sandbox_url: str | None, http: httpx.AsyncClient,
+                 pods: DrillPods | None = None) -> None:
         self._client = client
         self._sandbox = sandbox_url.rstrip("/") if sandbox_url else None
         self._http = http
+        self._pods = pods
+
+    async def _pod_replaced(self, watch: DrillWatch, observed: DrillObservation,
+                            statuses: list[IncidentStatus]) -> bool:
+        """delete_pod recovers when its Deployment has every desired replica Ready again. Kubernetes heals
+        this by itself, so it is auto_resolved only if zerotouch took no action; `acted` otherwise."""
+        if self._pods is None:
+            raise errors.fail("delete_pod drills need a Kubernetes client; this worker was built without one",
+                              errors.INVALID_TARGET)
+        back, state = await asyncio.to_thread(self._pods.recovered, watch.drill)
+        observed.detail = f"{watch.injection.detail}; {state}"  # which pod went, and how far it came back
+        if not back:
+            return False
+        observed.recover_seconds = max(0.0, time.time() - watch.injection.injected_at)
+        acted = observed.actions + [f"{a.action} {a.target}" for s in statuses for a in s.actions]
+        observed.outcome = "acted" if acted else "auto_resolved"
+        if acted:
+            observed.detail += f"; zerotouch acted on a pod Kubernetes replaces by itself: {', '.join(acted)}"
+        return True
 
     async def _statuses(self, incident_ids: list[str]) -> list[IncidentStatus]:
         found = []
         for incident_id in incident_ids:
             try:
                 handle = self._client.get_workflow_handle(incident_id)
-                if incident_id.startswith(NODE_RECOVERIES):  # a node recovery has no `status`, but its own
+                if incident_id.startswith(FAILOVERS):
+                    raw = await handle.query(QUERY_RECOVERY_STATUS)  # None while it loads its policy
+                    found.extend([failover_as_incident(incident_id, RecoveryStatus.model_validate(raw))] if raw else [])
+                elif incident_id.startswith(NODE_RECOVERIES):  # a node recovery has no `status`, but its own
                     recovery = await handle.query(QUERY_RECOVERY_STATUS, result_type=RecoveryStatus)
                     found.append(as_incident(incident_id, recovery))
                 else:
@@ -103,7 +133,16 @@ class DrillWatchActivities:
         answer = await self._http.get(f"{self._sandbox}/sandbox/v1/actions")
         return [a for a in answer.json().get("actions", []) if int(a.get("seq", 0)) > after]
 
+    async def _failover_actions(self, ids: list[str]) -> list[dict[str, Any]]:
+        try:
+            raw = await self._client.get_workflow_handle(ids[0]).query(QUERY_RECOVERY_STATUS)
+        except (RPCError, WorkflowQueryFailedError, IndexError):
+            return []
+        return failover_actions(RecoveryStatus.model_validate(raw)) if raw else []
+
     async def _fault_gone(self, drill: Drill) -> bool:
+        if drill.fault == POSTGRES_FAULT:
+            return True  # resolved only once the failover verified a write on the promoted replica
         if self._sandbox is None or drill.fault in FALSE_POSITIVES:
             return True
         if drill.fault == NODE_FAULT:
@@ -128,8 +167,8 @@ class DrillWatchActivities:
     async def _watch(self, watch: DrillWatch) -> DrillObservation:
         drill, start = watch.drill, watch.injection.injected_at
         ids = list(watch.incident_ids)
-        if not watch.delivered and drill.fault == NODE_FAULT:  # the relay starts the node's recovery
-            ids = [recovery_id("node", watch.cluster, drill.target_name)]
+        if not watch.delivered and drill.fault in (NODE_FAULT, POSTGRES_FAULT):  # the relay starts its recovery
+            ids = [recovery_id("node" if drill.fault == NODE_FAULT else "database", watch.cluster, drill.target_name)]
         elif not watch.delivered and drill.alert is not None:  # Prometheus delivers it: the relay's key
             labels = {"alertname": drill.alert.alertname, **drill.alert.labels}
             event = AlertEvent(fingerprint="drill", status="firing", labels=labels, starts_at=datetime.now(UTC))
@@ -140,7 +179,8 @@ class DrillWatchActivities:
             activity.heartbeat()
             statuses = await self._statuses(ids)
             note_runbooks(observed, statuses)
-            actions = await self._actions(watch.injection.actions_before)
+            actions = await (self._failover_actions(ids) if drill.fault == POSTGRES_FAULT
+                             else self._actions(watch.injection.actions_before))
             detected = [s.detected_at.timestamp() for s in statuses if s.detected_at is not None]
             if detected and observed.detect_seconds is None:
                 observed.detect_seconds = max(0.0, min(detected) - start)
@@ -155,7 +195,10 @@ class DrillWatchActivities:
             if "escalated" in states:
                 observed.outcome = "escalated"
                 return observed
-            if statuses and states <= set(RESOLVED) and await self._fault_gone(drill):
+            if drill.fault == CLUSTER_FAULT:
+                if await self._pod_replaced(watch, observed, statuses):
+                    return observed
+            elif statuses and states <= set(RESOLVED) and await self._fault_gone(drill):
                 stamps = [s.resolved_at.timestamp() for s in statuses if s.resolved_at is not None]
                 observed.recover_seconds = max(0.0, (max(stamps) if stamps else time.time()) - start)
                 observed.outcome = "auto_resolved" if observed.first_action_seconds is not None else "no_action"
@@ -164,9 +207,10 @@ class DrillWatchActivities:
             if time.time() >= until:
                 if drill.expect == "no_action":
                     observed.outcome = "no_action"
-                elif statuses:
+                elif statuses or drill.fault == CLUSTER_FAULT:
                     observed.outcome = "unresolved"
-                observed.detail = f"states at the deadline: {sorted(states) or 'no incident'}"
+                pods = f"; {observed.detail}" if drill.fault == CLUSTER_FAULT else ""
+                observed.detail = f"states at the deadline: {sorted(states) or 'no incident'}{pods}"
                 return observed
             await asyncio.sleep(POLL_SECONDS)
 

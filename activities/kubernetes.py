@@ -35,6 +35,7 @@ from activities.kubernetes_actions import (
     validated_target,
 )
 from activities.kubernetes_rollout import hold_healthy, rollout_status
+from activities.kubernetes_symptoms import symptom_report
 from zerotouch import activity_errors as errors
 from zerotouch import activity_names as names
 from zerotouch.k8s_names import InvalidName, require_namespace, require_object_name
@@ -45,6 +46,8 @@ from zerotouch.models import (
     ClusterUsageRequest,
     RolloutCheck,
     RolloutStatus,
+    SymptomCheck,
+    SymptomReport,
 )
 from zerotouch.schedules import JobOutcome, JobWait, ScheduledJobRequest
 
@@ -225,17 +228,26 @@ class KubernetesActivities:
 
     # --- rollout -----------------------------------------------------------------------
 
-    def _rollout(self, check: RolloutCheck) -> RolloutStatus:
+    def _deployment_and_pods(self, namespace: str, deployment: str) -> tuple[Obj, list[Obj]]:
         try:
-            namespace = require_namespace(check.namespace)
-            name = require_object_name(check.deployment, "deployment")
+            namespace = require_namespace(namespace)
+            name = require_object_name(deployment, "deployment")
         except InvalidName as error:
             raise fail(str(error), errors.INVALID_TARGET) from None
         deploy = self._read(namespace, name)
         pods = self._call(self._core.list_namespaced_pod, namespace,
                           label_selector=selector_string(deploy["spec"].get("selector")),
                           what=f"pods of {namespace}/{name}")
-        return rollout_status(deploy, pods.get("items") or [])
+        return deploy, pods.get("items") or []
+
+    def _rollout(self, check: RolloutCheck) -> RolloutStatus:
+        return rollout_status(*self._deployment_and_pods(check.namespace, check.deployment))
+
+    @activity.defn(name=names.GET_WORKLOAD_SYMPTOMS)
+    def get_workload_symptoms(self, check: SymptomCheck) -> SymptomReport:
+        """Does the deployment show the symptom its alert claims? One look, no waiting."""
+        deploy, pods = self._deployment_and_pods(check.namespace, check.deployment)
+        return symptom_report(check, deploy, pods, datetime.now(UTC))
 
     @activity.defn(name=names.GET_ROLLOUT_STATUS)
     def get_rollout_status(self, check: RolloutCheck) -> RolloutStatus:

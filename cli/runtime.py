@@ -165,6 +165,7 @@ def relay(host: str, port: int, token_file: str | None, tls_cert: str | None, tl
     config = RelayConfig(host=host, port=port, token=load_token(token_file), group_by=loaded.group_by,
                          alert_sources=loaded.alerts, rotations=loaded.rotations, tls_certfile=tls_cert,
                          gdpr=loaded.gdpr, state_dir=connection.state_dir or "", node_recovery=loaded.recovery.nodes,
+                         databases=loaded.recovery.databases,
                          tls_keyfile=tls_key, cluster=cluster,
                          temporal_timeout_seconds=temporal_timeout, max_body_bytes=max_body_bytes)
 

@@ -215,7 +215,7 @@ async def run_embedded(options: EmbeddedOptions) -> None:
         relay = RelayServer(RelayConfig(host="127.0.0.1", port=options.relay_port, token=token,
                                         group_by=policy.group_by, alert_sources=policy.alerts,
                                         rotations=policy.rotations, gdpr=policy.gdpr, state_dir=str(state.path),
-                                        node_recovery=policy.recovery.nodes),
+                                        node_recovery=policy.recovery.nodes, databases=policy.recovery.databases),
                              client,
                              telemetry=telemetry)
         await relay.start()

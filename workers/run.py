@@ -24,6 +24,8 @@ from activities.cronjobs import CronJobActivities, ScheduleStateActivities
 from activities.db_failover import DatabaseFailoverActivities
 from activities.db_failover_record import DatabaseFailoverLedger
 from activities.drill_faults import DrillFaultActivities, relay_of_state_dir
+from activities.drill_pods import DrillPods
+from activities.drill_postgres import DrillPostgresActivities
 from activities.drills import DrillLedgerActivities, DrillWatchActivities
 from activities.gdpr import GdprActivities
 from activities.gdpr_mongodb import MongoSubjects
@@ -70,6 +72,7 @@ from workflows.scheduled_job import ScheduledJobWorkflow
 from workflows.secret_rotation import ScheduledRotationWorkflow, SecretRotationWorkflow
 from workflows.watchdog import WatchdogWorkflow
 from zerotouch.ledger_store import open_ledger
+from zerotouch.models import PolicyRequest
 from zerotouch.names import (
     ALL_QUEUES,
     BACKUP_QUEUE,
@@ -180,6 +183,7 @@ def activities_for(
         return [*activity_methods(PostgresActivities(dsn_for=postgres_dsn_for)),
                 *activity_methods(DatabaseFailoverActivities(
                     dsn_for=postgres_dsn_for, api_client=lambda: kubernetes_api_client(settings))),
+                *activity_methods(DrillPostgresActivities(dsn_for=postgres_dsn_for, client=client)),
                 *activity_methods(RotationSecretActivities(secret_store=secret_store)),
                 *activity_methods(GdprActivities(postgres=PostgresSubjects(dsn_for=postgres_dsn_for),
                                                  mongodb=MongoSubjects.from_urls(mongo_url_for),
@@ -195,11 +199,16 @@ def activities_for(
                     oauth=OktaClientSecrets(http=sync_http), http=sync_http))]
     if queue == OBSERVE_QUEUE:
         ledger = open_ledger(settings.ledger_url)  # one store for every kind of record: one chain, one writer
+        policies = PolicyActivities(default_path=settings.policy_path)
+        # delete_pod drills: the namespaces come from this worker's own policy file, never from the workflow.
+        drill_pods = DrillPods(api_client=lambda: kubernetes_api_client(settings),
+                               drills=lambda: policies.load_policy(PolicyRequest()).drills,
+                               on_sandbox=bool(settings.kubernetes_url))
         return [
             *activity_methods(PrometheusActivities(url=settings.prometheus_url)),
             *activity_methods(NotifyActivities(http=http)),
             *activity_methods(AlertmanagerActivities(http=http)),
-            *activity_methods(PolicyActivities(default_path=settings.policy_path)),
+            *activity_methods(policies),
             *activity_methods(GovernorActivities(client=client)),
             *activity_methods(IncidentActivities(client=client)),
             *activity_methods(ScheduleStateActivities(client=client)),
@@ -209,9 +218,10 @@ def activities_for(
             *activity_methods(NodeRecoveryLedgerActivities(store=ledger)),
             *activity_methods(NodeLeaseActivities(client=client)),
             *activity_methods(WatchdogActivities(prometheus_url=settings.prometheus_url, client=client, http=http)),
-            *activity_methods(DrillFaultActivities(sandbox_url=settings.kubernetes_url, http=http,
+            *activity_methods(DrillFaultActivities(sandbox_url=settings.kubernetes_url, http=http, pods=drill_pods,
                                                    relay=relay_of_state_dir(Path(settings.state_dir)))),
-            *activity_methods(DrillWatchActivities(client=client, sandbox_url=settings.kubernetes_url, http=http)),
+            *activity_methods(DrillWatchActivities(client=client, sandbox_url=settings.kubernetes_url, http=http,
+                                                   pods=drill_pods)),
             *activity_methods(DrillLedgerActivities(store=ledger)),
         ]
     if queue == BACKUP_QUEUE:

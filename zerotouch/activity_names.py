@@ -21,6 +21,7 @@ RUN_JOB: Final = "run_job"
 GET_ROLLOUT_STATUS: Final = "get_rollout_status"
 GET_CLUSTER_USAGE: Final = "get_cluster_usage"
 WAIT_FOR_ROLLOUT: Final = "wait_for_rollout"
+GET_WORKLOAD_SYMPTOMS: Final = "get_workload_symptoms"  # does the workload show what its alert claims
 RESOLVE_WORKLOAD: Final = "resolve_workload"  # owner references (activities/workloads)
 # scheduled jobs (workflows/scheduled_job)
 CREATE_SCHEDULED_JOB: Final = "create_scheduled_job"
@@ -111,6 +112,8 @@ REMOVE_DRILL_FAULT: Final = "remove_drill_fault"
 DELIVER_DRILL_ALERT: Final = "deliver_drill_alert"
 WATCH_DRILL: Final = "watch_drill"
 APPEND_DRILL_RECORD: Final = "append_drill_record"  # a drill's result, read back by `drill report`
+STOP_DRILL_PRIMARY: Final = "stop_drill_primary"  # postgres_primary_stop: where the primary's data directory is
+RESTORE_DRILL_PRIMARY: Final = "restore_drill_primary"
 
 # --- zerotouch-backup: backups, test restores, retention (workflows/backup*) -------------
 TAKE_BACKUP: Final = "take_backup"
@@ -127,7 +130,7 @@ QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
     **dict.fromkeys((RESTART_DEPLOYMENT, SCALE_DEPLOYMENT, ROLLBACK_DEPLOYMENT, RAISE_MEMORY_LIMIT, EVICT_POD,
                      RUN_JOB, GET_ROLLOUT_STATUS, GET_CLUSTER_USAGE, WAIT_FOR_ROLLOUT, CREATE_SCHEDULED_JOB,
                      WAIT_FOR_JOB, CREATE_CRONJOB_JOB, SUSPEND_CRONJOB, RESOLVE_WORKLOAD, FIND_SECRET_CONSUMERS,
-                     ROLL_SECRET_CONSUMERS), KUBERNETES_QUEUE),
+                     ROLL_SECRET_CONSUMERS, GET_WORKLOAD_SYMPTOMS), KUBERNETES_QUEUE),
     **dict.fromkeys((READ_NODE, CORDON_NODE, DRAIN_NODE, WAIT_FOR_WORKLOADS, RESTART_NODE, WAIT_FOR_NODE_READY),
                     KUBERNETES_QUEUE),
     **dict.fromkeys((REQUEST_NODE_LEASE, APPEND_NODE_RECOVERY_RECORD), OBSERVE_QUEUE),
@@ -148,6 +151,7 @@ QUEUE_OF_ACTIVITY: Final[dict[str, str]] = {
     **dict.fromkeys((RUN_WATCHDOG_CHECK, READ_RELAY_LAST_DELIVERY, OPEN_WATCHDOG_INCIDENTS), OBSERVE_QUEUE),
     **dict.fromkeys((INJECT_DRILL_FAULT, REMOVE_DRILL_FAULT, DELIVER_DRILL_ALERT, WATCH_DRILL, APPEND_DRILL_RECORD),
                     OBSERVE_QUEUE),
+    **dict.fromkeys((STOP_DRILL_PRIMARY, RESTORE_DRILL_PRIMARY), DATA_QUEUE),
 }
 """Every activity name, with the (unscoped) task queue whose workers register it."""
 

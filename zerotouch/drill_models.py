@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from zerotouch.drills import Drill
+from zerotouch.recovery_databases import DatabaseFailoverTarget
 
 DRILL_WORKFLOW = "DrillWorkflow"
 DRILL_LEDGER_KIND = "drill"
@@ -29,6 +30,8 @@ class DrillFault(BaseModel):
 
     drill: Drill
     cluster: str = ""
+    database: DatabaseFailoverTarget | None = Field(
+        default=None, description="postgres_primary_stop: the policy's recovery.databases entry it stops")
 
 
 class DrillInjection(BaseModel):

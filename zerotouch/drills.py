@@ -9,12 +9,14 @@ namespaces the policy lists.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from zerotouch.durations import Duration
+from zerotouch.k8s_labels import require_selector
 from zerotouch.k8s_names import require_namespace, require_object_name
 from zerotouch.runbooks import PolicyModel
 
@@ -23,10 +25,14 @@ from zerotouch.runbooks import PolicyModel
 SANDBOX_FAULTS = ("crashloop", "oom", "bad_deploy", "overload", "unfixable", "disk_pressure", "stuck_pending",
                   "stuck_rollout", "volume_filling")
 NODE_FAULT = "node_not_ready"
+# A PostgreSQL primary of the policy's recovery.databases stopped (immediate): its target is postgres/<name>.
+POSTGRES_FAULT = "postgres_primary_stop"
+POSTGRES_TARGET = "postgres"
 CLUSTER_FAULT = "delete_pod"  # reversible by construction: the ReplicaSet recreates the pod
 FALSE_POSITIVES = ("flapping_alert", "healthy_workload_alert", "watchdog_alert", "duplicate_storm")
 FaultClass = Literal["crashloop", "oom", "bad_deploy", "overload", "unfixable", "disk_pressure", "stuck_pending",
-                     "stuck_rollout", "volume_filling", "node_not_ready", "delete_pod", "flapping_alert",
+                     "stuck_rollout", "volume_filling", "node_not_ready", "postgres_primary_stop", "delete_pod",
+                     "flapping_alert",
                      "healthy_workload_alert", "watchdog_alert", "duplicate_storm"]
 Expectation = Literal["auto_resolved", "escalated", "no_action"]
 
@@ -46,7 +52,8 @@ class DrillAlert(PolicyModel):
 class Drill(PolicyModel):
     name: str = Field(description="what `zerotouch drill run NAME` names")
     fault: FaultClass
-    target: str = Field(description="namespace/workload (shop/web, shop/statefulset/db) or node/<name>")
+    target: str = Field(description="namespace/workload (shop/web, shop/statefulset/db), node/<name> or "
+                                    "postgres/<name in recovery.databases>")
     expect: Expectation = "auto_resolved"
     deadline: Duration = Field(default=timedelta(minutes=3), description="to meet the expectation in")
     quiet_for: Duration = Field(default=timedelta(seconds=15),
@@ -61,6 +68,11 @@ class Drill(PolicyModel):
     def _name(cls, value: str) -> str:
         return require_object_name(value, "drill")
 
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: dict[str, str]) -> dict[str, str]:
+        return require_selector(value)  # it reaches the API server as a labelSelector query
+
     @model_validator(mode="after")
     def _consistent(self) -> Drill:
         namespace, _, name = self.target.partition("/")
@@ -71,6 +83,9 @@ class Drill(PolicyModel):
                 raise ValueError(f"a node target takes fault {NODE_FAULT}, not {self.fault}")
         else:
             require_namespace(namespace)
+        if self.fault == POSTGRES_FAULT and (namespace != POSTGRES_TARGET or "/" in name):
+            raise ValueError(f"{POSTGRES_FAULT} targets postgres/<name of a recovery.databases entry>, "
+                             f"not {self.target!r}")
         for part in name.split("/"):
             require_object_name(part, "target")
         if self.fault in FALSE_POSITIVES:
@@ -117,6 +132,9 @@ class DrillsPolicy(PolicyModel):
                                      f"false-positive drills run, not {drill.fault}")
                 if drill.namespace not in self.namespaces:
                     raise ValueError(f"drill {drill.name}: namespace {drill.namespace!r} is not in drills.namespaces")
+        for drill in self.drills:  # listed namespaces bound delete_pod on the sandbox too (as the worker checks)
+            if drill.fault == CLUSTER_FAULT and self.namespaces and drill.namespace not in self.namespaces:
+                raise ValueError(f"drill {drill.name}: namespace {drill.namespace!r} is not in drills.namespaces")
         return self
 
     def named(self, name: str) -> Drill:
@@ -125,3 +143,11 @@ class DrillsPolicy(PolicyModel):
                 return drill
         known = ", ".join(d.name for d in self.drills) or "none"
         raise KeyError(f"no drill {name!r} in the policy (declared: {known})")
+
+
+def check_drill_databases(drills: DrillsPolicy, databases: Collection[str]) -> None:
+    """A PostgreSQL drill must name a database the policy can fail over (recovery.databases)."""
+    for drill in drills.drills:
+        if drill.fault == POSTGRES_FAULT and drill.target_name not in databases:
+            raise ValueError(f"drill {drill.name}: {drill.target_name!r} is not in recovery.databases "
+                             f"(declared: {', '.join(sorted(databases)) or 'none'})")

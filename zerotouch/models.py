@@ -14,7 +14,7 @@ from zerotouch.action_params import ActionName, ActionParams, parse_params
 from zerotouch.alerts import AlertEvent
 from zerotouch.approval_proofs import ApprovalProof
 from zerotouch.policy import Channel, Policy
-from zerotouch.runbooks import Severity
+from zerotouch.runbooks import Severity, SymptomKind
 
 IncidentState = Literal[
     "open",
@@ -188,6 +188,20 @@ class RolloutStatus(BaseModel):
     desired: int = 0
     available: int = 0
     updated: int = 0
+    detail: str = ""
+
+
+class SymptomCheck(BaseModel):
+    """Does the deployment show what the alert claims (`Runbook.confirm.pods`)?"""
+
+    namespace: str
+    deployment: str
+    symptom: SymptomKind
+    window_seconds: float = 900.0
+
+
+class SymptomReport(BaseModel):
+    present: bool
     detail: str = ""
 
 

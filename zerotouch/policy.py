@@ -23,7 +23,7 @@ from zerotouch.alert_sources import AlertSources
 from zerotouch.alertmanager_source import AlertmanagerSettings
 from zerotouch.approval_policy import Approvals
 from zerotouch.backups import BackupsPolicy
-from zerotouch.drills import DrillsPolicy
+from zerotouch.drills import DrillsPolicy, check_drill_databases
 from zerotouch.durations import Duration
 from zerotouch.gdpr import GdprPolicy
 from zerotouch.quantities import parse_memory
@@ -239,6 +239,7 @@ class Policy(PolicyModel):
         check_schedule_references(self.schedules, job_templates=self.job_templates,
                                   backup_targets={t.name for t in self.backups.targets},
                                   rotations=self.rotations.secrets, watchdog_checks=self.watchdog.checks)
+        check_drill_databases(self.drills, self.recovery.databases)
         names = [r.name for r in self.runbooks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

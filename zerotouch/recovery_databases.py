@@ -26,6 +26,7 @@ _KEY = r"^[-._A-Za-z0-9]{1,253}$"
 RISK_CLASS = "database_failover"
 GRANT_ACTION = "failover_database"
 FAILOVER_ALERT = "DatabaseFailoverRefused"
+PRIMARY_DOWN_ALERT = "PostgresPrimaryDown"  # with a `database` label: starts that database's failover (relay)
 
 
 class DatabaseServer(PolicyModel):
@@ -142,3 +143,6 @@ class DatabaseFailoverTarget(PolicyModel):
         default="pg_rewind", description="pg_rewind the old primary and stream from the new one; none: leave it "
                                          "fenced for a human")
     promote_timeout: Duration = Field(default=timedelta(seconds=60))
+    alerts: list[str] = Field(
+        default_factory=lambda: [PRIMARY_DOWN_ALERT],
+        description="alerts whose `database` label names this database start its failover through the relay")

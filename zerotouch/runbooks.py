@@ -131,6 +131,26 @@ class Verification(PolicyModel):
     timeout: Duration = Field(default=timedelta(minutes=3))
 
 
+SymptomKind = Literal["unhealthy", "oom_killed", "crash_looping"]
+
+
+class SymptomConfirmation(PolicyModel):
+    """What the workload must show before a runbook acts on an alert about it.
+
+    An alert is a claim; a rule with a wrong selector, a stale series or a copied threshold
+    fires for workloads with nothing wrong. Acting on such a claim changes a healthy workload.
+    """
+
+    pods: SymptomKind | None = Field(
+        default=None, description="unhealthy | oom_killed | crash_looping: read from the workload's pods")
+    promql: str | None = Field(
+        default=None, description="holds while the symptom is present (skipped when no Prometheus is configured)")
+    window: Duration = Field(default=timedelta(minutes=15), description="how recent an OOM kill or restart counts")
+    recheck: Duration = Field(default=timedelta(seconds=30), description="look again while the alert fires")
+    give_up_after: Duration = Field(
+        default=timedelta(minutes=30), description="an alert firing this long with no symptom goes to a human")
+
+
 class Runbook(PolicyModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     description: str = ""
@@ -138,6 +158,8 @@ class Runbook(PolicyModel):
     target: Target = Field(default_factory=Target)
     steps: list[Step] = Field(min_length=1)
     verify: Verification = Field(default_factory=Verification)
+    confirm: SymptomConfirmation | None = Field(
+        default=None, description="act only once the workload shows the symptom the alert claims")
     retry_cooldown: Duration = Field(default=timedelta(minutes=1), description="wait between attempts")
     max_attempts: int = Field(default=2, ge=1, le=10)
     confidence: float = Field(default=0.9, ge=0.0, le=1.0)

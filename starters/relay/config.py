@@ -10,6 +10,7 @@ from zerotouch.alert_sources import AlertSources
 from zerotouch.gdpr import GdprPolicy
 from zerotouch.http.serving import is_loopback, serving_problem
 from zerotouch.names import WORKFLOWS_QUEUE
+from zerotouch.recovery_databases import DatabaseFailoverTarget
 from zerotouch.recovery_nodes import NodeRecoveryPolicy
 from zerotouch.rotations import RotationsPolicy
 
@@ -41,6 +42,7 @@ class RelayConfig:
         rotations: the policy's ``rotations:``; a leak report (POST /v1/secrets/leaked) must name one.
         gdpr: the policy's ``gdpr:``; a data-subject request (POST /v1/gdpr/requests) goes into its vault.
         node_recovery: the policy's ``recovery.nodes``: its alerts with a ``node`` label start a node recovery.
+        databases: the policy's ``recovery.databases``: their alerts with a ``database`` label start its failover.
         state_dir: the workers' state directory, where the vault is unless gdpr.storage names one
             (empty: $ZEROTOUCH_STATE_DIR or .zerotouch, as the workers).
         task_queue: base queue of the incident workflows; ``cluster`` is appended as a scope.
@@ -66,6 +68,7 @@ class RelayConfig:
     rotations: RotationsPolicy = field(default_factory=RotationsPolicy, repr=False)  # a policy section: too long to log
     gdpr: GdprPolicy = field(default_factory=GdprPolicy, repr=False)
     node_recovery: NodeRecoveryPolicy = field(default_factory=NodeRecoveryPolicy, repr=False)
+    databases: dict[str, DatabaseFailoverTarget] = field(default_factory=dict, repr=False)
     state_dir: str = ""
     task_queue: str = WORKFLOWS_QUEUE
     cluster: str = ""

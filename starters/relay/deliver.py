@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from starters.relay.config import RelayConfig
+from starters.relay.db_failover import failover_database, start_failover
 from starters.relay.node_recovery import recovery_node, start_node_recovery
 from zerotouch.alerts import AlertEvent, WebhookPayload, incident_id_for, to_event
 from zerotouch.incident_signals import tell_incident
@@ -182,6 +183,7 @@ async def deliver(client: Client, payload: WebhookPayload, config: RelayConfig,
     received_at = datetime.now(UTC)
     by_incident: dict[str, list[AlertEvent]] = {}
     recoveries: dict[str, str] = {}  # node → the alert that asks for its recovery (node_recovery.py)
+    failovers: dict[str, str] = {}  # database → the alert that asks for its failover (db_failover.py)
     heartbeats = 0
     for alert in payload.alerts:
         if config.alert_sources.is_heartbeat(alert.labels):
@@ -191,6 +193,11 @@ async def deliver(client: Client, payload: WebhookPayload, config: RelayConfig,
         if node is not None:
             if alert.status == "firing":
                 recoveries.setdefault(node, alert.labels.get("alertname", ""))
+            continue
+        database = failover_database(alert.labels, config.databases)
+        if database is not None:
+            if alert.status == "firing":
+                failovers.setdefault(database, alert.labels.get("alertname", ""))
             continue
         event = to_event(alert, received_at=received_at, external_url=payload.external_url)
         by_incident.setdefault(incident_id_for(event, config.group_by, config.cluster), []).append(event)
@@ -206,6 +213,7 @@ async def deliver(client: Client, payload: WebhookPayload, config: RelayConfig,
             )
             started = await asyncio.gather(
                 *(start_node_recovery(client, config.cluster, node, reason) for node, reason in recoveries.items()),
+                *(start_failover(client, config.cluster, name, reason) for name, reason in failovers.items()),
                 return_exceptions=True,
             )
     except TimeoutError:

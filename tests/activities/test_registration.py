@@ -149,7 +149,6 @@ def test_workflows_call_only_registered_activities() -> None:
     assert watchdog_calls.CALLED <= activity_names.ALL_ACTIVITIES
     # Every activity a worker registers is called by some workflow.
     assert activity_names.ALL_ACTIVITIES - {
-        activity_names.QUERY_PROMQL,
         activity_names.REAPPLY_SUPPRESSION,  # for a restore path to call after a restore; no workflow calls it yet
     } == \
         calls.CALLED | scheduled_job_calls.CALLED | cronjob_calls.CALLED | backup_calls.CALLED | governor.CALLED \
@@ -189,5 +188,7 @@ def test_the_old_hand_written_list_is_still_registered() -> None:
               "request_node_lease", "append_node_recovery_record"}  # node recovery (issue 16)
     added |= {"inject_drill_fault", "remove_drill_fault", "deliver_drill_alert", "watch_drill",
               "append_drill_record"}  # drills (issue 17)
+    added |= {"stop_drill_primary", "restore_drill_primary"}  # the PostgreSQL primary-stop drill (issue 17)
     added |= {"run_watchdog_check", "read_relay_last_delivery", "open_watchdog_incidents"}  # the watchdog (issue 17)
+    added |= {"get_workload_symptoms"}  # an alert's symptom confirmed on the workload before acting (issue 17)
     assert expected | added == activity_names.ALL_ACTIVITIES

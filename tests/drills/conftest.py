@@ -35,6 +35,10 @@ DRILLS: list[dict[str, Any]] = [
                                      "labels": {"namespace": "shop", "deployment": "web", "severity": "critical"}}},
     {"name": "watchdog", "fault": "watchdog_alert", "target": "monitoring/alertmanager", "expect": "no_action",
      "quiet_for": "4s", "alert": {"alertname": "Watchdog", "labels": {"namespace": "monitoring"}}},
+    # An OOM alert for shop/checkout, which is healthy: confirmation finds no OOM kill, nothing acts.
+    {"name": "healthy", "fault": "healthy_workload_alert", "target": "shop/checkout", "expect": "no_action",
+     "quiet_for": "6s", "alert": {"alertname": "KubePodOOMKilled",
+                                  "labels": {"namespace": "shop", "deployment": "checkout", "severity": "warning"}}},
     # No alert: nothing acts on it, so cancelling it midway tests only the drill's own cleanup.
     {"name": "oom-unwatched", "fault": "oom", "target": "shop/email-worker", "deadline": "5m"},
     # Out of time before anything could have happened: a failed drill.
@@ -66,7 +70,8 @@ async def drills(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPath
     workdir = tmp_path_factory.mktemp("drills")
     policy_path = fast_policy(workdir / "policy.yaml")
     document = yaml.safe_load(policy_path.read_text())
-    document["drills"] = {"drills": getattr(request.module, "DRILLS", DRILLS)}  # a module may declare its own
+    document["drills"] = {**getattr(request.module, "DRILLS_SETTINGS", {}),  # environment, namespaces
+                          "drills": getattr(request.module, "DRILLS", DRILLS)}  # a module may declare its own
     if hasattr(request.module, "RECOVERY_NODES"):  # and the node recovery its node drills watch
         document.setdefault("recovery", {})["nodes"] = request.module.RECOVERY_NODES
     policy_path.write_text(yaml.safe_dump(document, sort_keys=False))

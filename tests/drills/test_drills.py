@@ -112,3 +112,12 @@ async def _trust_dropped(drills: DrillStack, before: GovernorStatus, runbook: st
     await eventually(dropped, timeout=30, what="the Governor's trust in the failed drill's runbook lowered")
     journal = (await governor.query(QUERY_GOVERNOR_STATUS, result_type=GovernorStatus)).journal
     assert any(e.what == "drill failed" and "crashloop-too-fast" in e.detail for e in journal)
+
+
+async def test_an_alert_for_a_healthy_workload_is_not_acted_on(drills: DrillStack) -> None:
+    """The OOM runbook confirms an OOM kill on the pods first (`confirm: {pods: oom_killed}`): none, no write."""
+    before = len(drills.sandbox.actions())
+    result = await drills.run("healthy")
+    assert result.passed and result.outcome == "no_action", result.model_dump_json(indent=1)
+    assert result.actions == [] and len(drills.sandbox.actions()) == before
+    assert result.incident_ids, "the alert opened an incident; it only did nothing to the workload"

@@ -18,6 +18,11 @@ def _drill(**fields: Any) -> dict[str, Any]:
     ({"environment": "cluster", "namespaces": ["other"],
       "drills": [_drill(fault="delete_pod", selector={"app": "web"})]}, "not in drills.namespaces"),
     ({"drills": [_drill(fault="delete_pod")]}, "needs a selector"),
+    # Listed namespaces bound delete_pod on the sandbox too; a selector reaches the API server as a query.
+    ({"namespaces": ["other"], "drills": [_drill(fault="delete_pod", selector={"app": "web"})]},
+     "not in drills.namespaces"),
+    ({"drills": [_drill(fault="delete_pod", selector={"app": "web,tier!=db"})]}, "label value"),
+    ({"drills": [_drill(fault="delete_pod", selector={"app/x/y": "web"})]}, "label key"),
     ({"drills": [_drill(fault="watchdog_alert", expect="auto_resolved")]}, "expects no_action"),
     ({"drills": [_drill(fault="flapping_alert", expect="no_action")]}, "needs the alert"),
     ({"drills": [_drill(expect="no_action")]}, "no_action is for false-positive drills"),

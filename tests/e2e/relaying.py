@@ -42,7 +42,8 @@ async def relaying(dev_env: WorkflowEnvironment, policy: Policy, *, token: str, 
         client = await Client.connect(config.target_host, namespace=dev_env.client.namespace,
                                       data_converter=data_converter(), **telemetry.client_options())
         relay = RelayServer(RelayConfig(host="127.0.0.1", port=0, token=token, group_by=policy.group_by,
-                                        alert_sources=policy.alerts, cluster=cluster), client, telemetry=telemetry)
+                                        alert_sources=policy.alerts, cluster=cluster,
+                                        databases=policy.recovery.databases), client, telemetry=telemetry)
         await relay.start()
         try:
             yield Relaying(client, sandbox, relay)

@@ -238,6 +238,8 @@ async def test_approvals_take_overs_and_refusals_are_counted_as_human_work(
                 await until_closed(approved, timeout=60)
 
                 await pause(client, cluster, "alice", "change freeze", timedelta(minutes=10))
+                # Really crash looping: the runbook confirms the symptom before it asks the Governor.
+                sandbox.inject("crashloop", namespace="shop", deployment="email-worker")
                 taken = await open_incident(
                     client, cluster, alert("KubePodCrashLooping", namespace="shop", deployment="email-worker"), policy)
                 await wait_for(taken, lambda s: s.state == "escalated")

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         DrillResult,
         DrillWatch,
     )
+    from zerotouch.drills import POSTGRES_FAULT
     from zerotouch.governor_models import SIGNAL_RECORD_DRILL_OUTCOME, DrillOutcomeReport, governor_id
     from zerotouch.ledger_models import LedgerReceipt
     from zerotouch.names import queue_for
@@ -33,12 +34,14 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2
 CLEANUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                             maximum_interval=timedelta(seconds=30), non_retryable_error_types=list(NON_RETRYABLE))
 STEP = timedelta(minutes=1)
+RESTORE_DEADLINE = timedelta(minutes=3)
 # The watch polls for minutes; a dead worker (or a cancelled drill) is noticed within this.
 HEARTBEAT = timedelta(seconds=10)
 
 # tests/activities/test_registration.py checks the workers register each on the queue it is sent to.
 CALLED = frozenset({names.LOAD_POLICY, names.INJECT_DRILL_FAULT, names.REMOVE_DRILL_FAULT, names.DELIVER_DRILL_ALERT,
-                    names.WATCH_DRILL, names.APPEND_DRILL_RECORD})
+                    names.WATCH_DRILL, names.APPEND_DRILL_RECORD, names.STOP_DRILL_PRIMARY,
+                    names.RESTORE_DRILL_PRIMARY})
 
 T = TypeVar("T")
 
@@ -51,12 +54,17 @@ async def _run(name: str, arg: Any, cluster: str, result_type: type[T], *, deadl
     return result
 
 
+# A PostgreSQL primary is stopped and started by the data worker, on whose machine its data directory is.
 async def inject_fault(fault: DrillFault) -> DrillInjection:
-    return await _run(names.INJECT_DRILL_FAULT, fault, fault.cluster, DrillInjection)
+    name = names.STOP_DRILL_PRIMARY if fault.drill.fault == POSTGRES_FAULT else names.INJECT_DRILL_FAULT
+    return await _run(name, fault, fault.cluster, DrillInjection)
 
 
 async def remove_fault(fault: DrillFault) -> bool:
-    return await _run(names.REMOVE_DRILL_FAULT, fault, fault.cluster, bool, retry=CLEANUP_RETRY)
+    name = names.RESTORE_DRILL_PRIMARY if fault.drill.fault == POSTGRES_FAULT else names.REMOVE_DRILL_FAULT
+    # A restore may wait out a failover that is fencing or promoting: it gets the longer deadline.
+    return await _run(name, fault, fault.cluster, bool, retry=CLEANUP_RETRY,
+                      deadline=RESTORE_DEADLINE if fault.drill.fault == POSTGRES_FAULT else STEP)
 
 
 async def deliver_alert(delivery: DrillDelivery) -> DrillDelivered:

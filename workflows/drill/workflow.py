@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         DrillResult,
         DrillWatch,
     )
-    from zerotouch.drills import Drill
+    from zerotouch.drills import POSTGRES_FAULT, Drill
     from zerotouch.governor_models import DrillOutcomeReport
     from zerotouch.policy import Policy
 
@@ -54,7 +54,8 @@ class DrillWorkflow:
         policy = await calls.load_policy(params.cluster)
         drill = _drill(policy, params)
         started = workflow.now()
-        fault = DrillFault(drill=drill, cluster=params.cluster)
+        fault = DrillFault(drill=drill, cluster=params.cluster, database=policy.recovery.databases.get(
+            drill.target_name) if drill.fault == POSTGRES_FAULT else None)
         delivered = drill.alert is not None and policy.drills.deliver_alerts
         observation = DrillObservation(outcome="failed")
         cleaned = False

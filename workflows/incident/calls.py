@@ -38,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
         PromQLResult,
         RolloutCheck,
         RolloutStatus,
+        SymptomCheck,
+        SymptomReport,
     )
     from zerotouch.names import queue_for
     from zerotouch.policy import Policy
@@ -59,7 +61,8 @@ CALLED = frozenset({
     names.GET_ROLLOUT_STATUS, names.GET_CLUSTER_USAGE, names.REQUEST_GRANT, names.APPEND_INCIDENT_RECORD,
     names.RESTART_DEPLOYMENT, names.SCALE_DEPLOYMENT, names.ROLLBACK_DEPLOYMENT, names.RAISE_MEMORY_LIMIT,
     names.EVICT_POD, names.RUN_JOB, names.TERMINATE_IDLE_CONNECTIONS, names.RESOLVE_WORKLOAD,
-    names.FORWARD_ALERTS, names.FIND_FIRING_ALERTS,
+    names.FORWARD_ALERTS, names.FIND_FIRING_ALERTS, names.GET_WORKLOAD_SYMPTOMS,
+    names.QUERY_PROMQL,
 })
 
 T = TypeVar("T")
@@ -123,6 +126,14 @@ async def wait_for_promql(check: PromQLCheck, cluster: str) -> PromQLResult:
 
 async def send_notification(notification: Notification, cluster: str) -> NotificationResult:
     return await _run(names.SEND_NOTIFICATION, notification, cluster=cluster, result_type=NotificationResult)
+
+
+async def get_workload_symptoms(check: SymptomCheck, cluster: str) -> SymptomReport:
+    return await _run(names.GET_WORKLOAD_SYMPTOMS, check, cluster=cluster, result_type=SymptomReport)
+
+
+async def query_promql(check: PromQLCheck, cluster: str) -> PromQLResult:
+    return await _run(names.QUERY_PROMQL, check, cluster=cluster, result_type=PromQLResult)
 
 
 async def get_rollout_status(check: RolloutCheck, cluster: str) -> RolloutStatus:

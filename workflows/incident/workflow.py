@@ -51,6 +51,7 @@ from workflows.incident.ladder import EscalationLadder
 from workflows.incident.remediation import AttemptOutcome, Remediation
 from workflows.incident.source import CONFIRM_AT_SOURCE_PATCH, SourceConfirmation
 from workflows.incident.state import Incident
+from workflows.incident.symptom import CONFIRM_SYMPTOM_PATCH, SymptomGate, SymptomVerdict
 
 
 @workflow.defn(name=INCIDENT_WORKFLOW)
@@ -63,6 +64,7 @@ class IncidentWorkflow:
         # The latest delivery of each alert: what a merge hands on (`_merge_into_its_workloads`).
         self._alerts: dict[str, AlertEvent] = {}
         self._spent_proofs: decisions.SpentProofs = {}  # approval proofs used once, until they expire
+        self._symptom_settled = False  # the symptom was confirmed, or a human owns the question
 
     @workflow.run
     async def run(self, params: IncidentInput) -> IncidentStatus:
@@ -152,6 +154,14 @@ class IncidentWorkflow:
             if blocker is not None:
                 incident.freeze(blocker)
                 continue
+            verdict = await self._symptom_verdict()
+            if verdict is SymptomVerdict.CLEARED:
+                if await self._stays_resolved(policy, "the alert resolved; the workload never showed its symptom",
+                                              "alertmanager"):
+                    return
+                continue
+            if verdict is not SymptomVerdict.CONFIRMED:  # STOPPED: the loop's checks take it from here
+                continue
             outcome = await remediation.attempt()
             if outcome is AttemptOutcome.VERIFIED:
                 if await self._stays_resolved(policy, "recovery verified", "zerotouch", by_automation=True):
@@ -169,6 +179,25 @@ class IncidentWorkflow:
                     incident.cooling_down(f"retrying after a cooldown of {format_duration(period)}")
                     await incident.sleep_unless_stopped(period)
             # AttemptOutcome.STOPPED: a human aborted or took over; the loop's checks take it from here.
+
+    async def _symptom_verdict(self) -> SymptomVerdict:
+        """Before the first action: does the workload show what the alert claims (`symptom.py`)?"""
+        incident = self._incident
+        runbook = incident.triage.runbook if incident.triage is not None else None
+        if self._symptom_settled or incident.attempts > 0 or runbook is None or runbook.confirm is None:
+            return SymptomVerdict.CONFIRMED
+        if not workflow.patched(CONFIRM_SYMPTOM_PATCH):
+            return SymptomVerdict.CONFIRMED
+        assert incident.triage is not None
+        gate = SymptomGate(incident, incident.triage, self._cluster)
+        verdict = await gate.verdict(runbook.confirm)
+        if verdict is SymptomVerdict.UNCONFIRMED:
+            self._symptom_settled = True  # from here a human decides; a retry they ask for acts
+            incident.freeze(f"the alert fired for {format_duration(runbook.confirm.give_up_after)} but "
+                            f"{incident.triage.target} never showed it ({gate.detail}): the alert rule may be wrong")
+        elif verdict is SymptomVerdict.CONFIRMED:
+            self._symptom_settled = True
+        return verdict
 
     async def _stays_resolved(self, policy: Policy, why: str, actor: str, *, by_automation: bool = False) -> bool:
         """Mark resolved, then stay open for the cooldown so a re-fire joins this incident; before
