@@ -114,6 +114,10 @@ def worker(queue: tuple[str, ...], cluster: str, kubernetes_url: str | None, pol
                 schedule_metrics = ScheduleMetrics()
                 telemetry.registry.register(schedule_metrics)
                 watcher = asyncio.create_task(schedule_metrics.watch(client, stop, cluster=cluster))
+                # And the drills' gauges (zerotouch_drill_*), from the ledger the observe worker writes them to.
+                from zerotouch.drill_metrics import DrillMetrics
+
+                telemetry.registry.register(DrillMetrics(settings.ledger_url))
             try:
                 await run_workers(client, queue or ALL_QUEUES, settings, stop, cluster=cluster)
             finally:

@@ -6,10 +6,12 @@ import asyncio
 import os
 import signal
 import sys
+from pathlib import Path
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
+from tests.drills.test_drill_metrics import append, result
 from zerotouch.ports import free_port
 
 
@@ -49,17 +51,24 @@ async def _scrape_until(url: str, needle: str, process: asyncio.subprocess.Proce
     raise AssertionError(f"{needle} not at {url}: {text[:2000]}")
 
 
-async def test_worker_and_relay_serve_metrics(dev_env: WorkflowEnvironment) -> None:
+async def test_worker_and_relay_serve_metrics(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
     address = dev_env.client.service_client.config.target_host
     metrics_port, relay_port = free_port(), free_port()
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    append(ledger_url, result(1, "crashloop", True, 12.5))  # a drill the observe worker recorded
     worker = await _start("worker", "--queue", "zerotouch-observe", "--cluster", "metricscli",
-                          "--address", address, "--metrics-port", str(metrics_port))
+                          "--address", address, "--metrics-port", str(metrics_port),
+                          env={"ZEROTOUCH_LEDGER_URL": ledger_url})
     relay = await _start("relay", "--port", str(relay_port), "--address", address)
     try:
         text = await _scrape_until(f"http://127.0.0.1:{metrics_port}/metrics", "temporal_worker_start_total", worker)
         assert 'task_queue="zerotouch-observe-metricscli"' in text
         assert 'service_name="zerotouch-worker"' in text
         assert "# TYPE zerotouch_schedule_runs gauge" in text  # the observe worker watches schedules
+        # and serves the drills' gauges from its ledger, as `zerotouch up`'s relay does
+        assert 'zerotouch_drill_last_passed{fault="crashloop"} 1.0' in text
+        assert 'zerotouch_drill_mttr_median_seconds{fault="crashloop"} 12.5' in text
+        assert "zerotouch_drill_resilience_score 1.0" in text
         relay_text = await _scrape_until(f"http://127.0.0.1:{relay_port}/metrics", "target_info", relay)
         assert 'service_name="zerotouch-relay"' in relay_text
     finally:
