@@ -25,6 +25,9 @@ log = logging.getLogger("sandbox")
 class SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of new connections (a storm, a benchmark's
+    # pollers, several workers starting at once) would see connects time out, as no real API server does.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], core: SandboxCore,
                  stopping: threading.Event) -> None:

@@ -65,7 +65,8 @@ def test_a_crash_loop_is_a_back_off_or_a_recent_restart_not_an_old_one() -> None
 def test_unhealthy_covers_waiting_unready_and_missing_replicas() -> None:
     assert symptom_report(_check("unhealthy"), DEPLOY, [_pod(waiting="ImagePullBackOff", ready=False)], NOW).present
     assert symptom_report(_check("unhealthy"), DEPLOY, [_pod(ready=False)], NOW).present
-    short = {**DEPLOY, "status": {**DEPLOY["status"], "availableReplicas": 0}}
+    short = {**DEPLOY, "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1,
+                                  "availableReplicas": 0}}
     report = symptom_report(_check("unhealthy"), short, [_pod()], NOW)
     assert report.present and "0/1 available" in report.detail
 

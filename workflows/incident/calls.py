@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from zerotouch.names import queue_for
     from zerotouch.policy import Policy
+    from zerotouch.schedules import JobOutcome, JobWait
     from zerotouch.workloads import WorkloadQuery, WorkloadRef
 
 ACTION_RETRY = RetryPolicy(
@@ -62,7 +63,7 @@ CALLED = frozenset({
     names.RESTART_DEPLOYMENT, names.SCALE_DEPLOYMENT, names.ROLLBACK_DEPLOYMENT, names.RAISE_MEMORY_LIMIT,
     names.EVICT_POD, names.RUN_JOB, names.TERMINATE_IDLE_CONNECTIONS, names.RESOLVE_WORKLOAD,
     names.FORWARD_ALERTS, names.FIND_FIRING_ALERTS, names.GET_WORKLOAD_SYMPTOMS,
-    names.QUERY_PROMQL,
+    names.QUERY_PROMQL, names.WAIT_FOR_JOB,
 })
 
 T = TypeVar("T")
@@ -117,6 +118,11 @@ def _polling(timeout_seconds: float, poll_seconds: float) -> dict[str, timedelta
 async def wait_for_rollout(check: RolloutCheck, cluster: str) -> RolloutStatus:
     return await _run(names.WAIT_FOR_ROLLOUT, check, cluster=cluster, result_type=RolloutStatus,
                       **_polling(check.timeout_seconds, check.poll_seconds))
+
+
+async def wait_for_job(wait: JobWait, cluster: str) -> JobOutcome:
+    return await _run(names.WAIT_FOR_JOB, wait, cluster=cluster, result_type=JobOutcome,
+                      **_polling(wait.timeout_seconds, wait.poll_seconds))
 
 
 async def wait_for_promql(check: PromQLCheck, cluster: str) -> PromQLResult:

@@ -20,9 +20,18 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.action_params import RunJobParams, ScaleDeploymentParams
     from zerotouch.governor_models import GrantDecision, GrantRequest, OutcomeReport
     from zerotouch.governor_policy import requested_replicas
-    from zerotouch.models import ActionRecord, ActionRequest, PromQLCheck, PromQLResult, RolloutCheck, RolloutStatus
+    from zerotouch.models import (
+        ActionRecord,
+        ActionRequest,
+        ActionResult,
+        PromQLCheck,
+        PromQLResult,
+        RolloutCheck,
+        RolloutStatus,
+    )
     from zerotouch.policy import Policy
     from zerotouch.runbooks import Runbook, Step
+    from zerotouch.schedules import JobOutcome, JobWait
     from zerotouch.triage import (
         Triage,
         approval_reason,
@@ -37,6 +46,8 @@ from workflows.incident.grant import GrantConversation, Granted, NeedsApproval, 
 from workflows.incident.human_waits import Answer, answer_to
 from workflows.incident.state import Incident
 
+# Incidents that started before a run_job's Job was awaited replay as they ran.
+VERIFY_JOB_PATCH = "verify-run-job-completion"
 # Actions whose effect shows in the deployment's rollout, so rollout health verifies them.
 _DEPLOYMENT_ACTIONS = {names.RESTART_DEPLOYMENT, names.SCALE_DEPLOYMENT, names.ROLLBACK_DEPLOYMENT,
                        names.RAISE_MEMORY_LIMIT}
@@ -141,7 +152,7 @@ class Remediation:
 
         # 3. Verify, and tell the Governor (trust is measured from verified outcomes).
         incident.verifying()
-        verified, detail = await self._verify(request)
+        verified, detail = await self._verify(request, result)
         incident.note("verification", ("verified: " if verified else "not verified: ") + detail)
         await self._report(decision, verified=verified, detail=detail)
         if verified:
@@ -244,10 +255,16 @@ class Remediation:
             )
         )
 
-    async def _verify(self, request: ActionRequest) -> tuple[bool, str]:
+    async def _verify(self, request: ActionRequest, result: ActionResult) -> tuple[bool, str]:
         verify, triage = self._runbook.verify, self._triage
         hold, timeout = verify.hold_for.total_seconds(), verify.timeout.total_seconds()
-        checks: list[Coroutine[Any, Any, RolloutStatus | PromQLResult]] = []
+        checks: list[Coroutine[Any, Any, RolloutStatus | PromQLResult | JobOutcome]] = []
+        job = str(result.after.get("job") or "") if request.action == names.RUN_JOB else ""
+        if job and workflow.patched(VERIFY_JOB_PATCH):
+            # The Job is the fix (a log cleanup, a renewal): it must finish, and succeed, within the timeout.
+            # Without Prometheus this is the only proof; with it, the PromQL check must hold as well.
+            wait = JobWait(namespace=request.namespace, job=job, timeout_seconds=timeout, poll_seconds=1.0)
+            checks.append(calls.wait_for_job(wait, self._cluster))
         if verify.rollout and request.action in _DEPLOYMENT_ACTIONS and triage.deployment:
             rollout = RolloutCheck(
                 namespace=request.namespace,
@@ -267,7 +284,7 @@ class Remediation:
             results = await asyncio.gather(*checks)
         except ActivityError as error:
             return False, f"verification could not run: {error.cause or error}"
-        healthy = all(r.healthy if isinstance(r, RolloutStatus) else r.holds for r in results)
+        healthy = all(_healthy(r) for r in results)
         return healthy, "; ".join(r.detail for r in results if r.detail) or ("healthy" if healthy else "unhealthy")
 
     async def _verify_by_alert(self, timeout: timedelta) -> tuple[bool, str]:
@@ -277,3 +294,11 @@ class Remediation:
         except TimeoutError:
             return False, f"the alert still fires after {timeout}"
         return True, "the alert resolved at the source"
+
+
+def _healthy(result: RolloutStatus | PromQLResult | JobOutcome) -> bool:
+    if isinstance(result, RolloutStatus):
+        return result.healthy
+    if isinstance(result, PromQLResult):
+        return result.holds
+    return result.succeeded

@@ -4,8 +4,9 @@ An alert is a claim about a workload. A rule with a wrong selector, a stale seri
 copied threshold fires for workloads with nothing wrong, and acting on it changes something
 healthy (raise the memory of a service that was never killed for memory). So a runbook with
 ``confirm`` looks first: at the pods (``pods``), at Prometheus (``promql``), or both. While the
-symptom is absent nothing is done; the incident looks again every ``recheck`` while the alert
-fires, resolves when it clears, and goes to a human after ``give_up_after`` (the rule may be
+symptom is absent nothing is done; the incident looks again while the alert fires (after 2 s,
+then twice as long each time up to ``recheck``: an alert often arrives just as its symptom
+starts), resolves when it clears, and goes to a human after ``give_up_after`` (the rule may be
 wrong, which is a person's call, not an action's).
 
 A check that cannot run at all (the API or Prometheus unreachable after the retries) does not
@@ -16,6 +17,7 @@ still hold. Its timeline says so.
 from __future__ import annotations
 
 import enum
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -31,6 +33,7 @@ from workflows.incident.state import Incident
 
 # Incidents that started before confirmation existed replay as they ran.
 CONFIRM_SYMPTOM_PATCH = "confirm-symptom-before-acting"
+FIRST_RECHECK = timedelta(seconds=2)
 
 
 class SymptomVerdict(enum.Enum):
@@ -52,6 +55,7 @@ class SymptomGate:
         incident = self._incident
         give_up_at = workflow.now() + confirm.give_up_after
         last_detail = ""
+        wait = min(FIRST_RECHECK, confirm.recheck)
         while True:
             present, detail = await self._look(confirm)
             if present:
@@ -60,12 +64,14 @@ class SymptomGate:
             self.detail = detail
             if detail != last_detail:  # one line per change, not one per look
                 incident.note("triage", f"{self._triage.target} does not show what the alert claims ({detail}); "
-                                        f"not acting, looking again every {format_duration(confirm.recheck)}")
+                                        f"not acting, looking again (at least every "
+                                        f"{format_duration(confirm.recheck)}) while it fires")
                 last_detail = detail
             if workflow.now() >= give_up_at:
                 return SymptomVerdict.UNCONFIRMED
-            if not await incident.wait_while_firing(confirm.recheck):
+            if not await incident.wait_while_firing(wait):
                 return SymptomVerdict.STOPPED if incident.human_stepped_in else SymptomVerdict.CLEARED
+            wait = min(wait * 2, confirm.recheck)
 
     async def _look(self, confirm: SymptomConfirmation) -> tuple[bool, str]:
         """Every configured check must see the symptom; a check that cannot run counts as seeing it."""
