@@ -19,6 +19,8 @@ from bench.scenarios import (
     backups,
     backups_report,
     devserver,
+    drills,
+    drills_report,
     gdpr,
     gdpr_report,
     ingest,
@@ -37,11 +39,11 @@ from embedded.devserver import SQLITE_PRAGMAS
 from zerotouch.settings import WorkerSettings
 
 SCENARIOS = ("ingest", "devserver", "latency", "storm", "peer", "mttr", "stock", "payload", "backups", "rotation",
-             "gdpr", "recovery")
+             "gdpr", "recovery", "drills")
 # Goals that are about correctness: --quick fails when one is missed (speed is never asserted).
 CORRECTNESS = ("incidents", "actions ≤", "never two", "exactly one action", "checks pass", "RPO measured",
                "ended rotated", "never above", "erased everywhere", "rows untouched", "no pod was deleted",
-               "primary rejoined", "canary rows lost")
+               "primary rejoined", "canary rows lost", "met its expectation")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +92,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Section]:
         "rotation": lambda: rotation.run(workdir / "rotation", quick=args.quick),
         "gdpr": lambda: gdpr.run(workdir / "gdpr", quick=args.quick),
         "recovery": lambda: recovery.run(workdir / "recovery", quick=args.quick),
+        "drills": lambda: drills.run(workdir / "drills", quick=args.quick),
     }
     titles = {"ingest": "1. Relay ingest throughput", "devserver": "1b. Dev-server persistence settings",
               "latency": "2. Alert → first action latency",
@@ -97,7 +100,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Section]:
               "stock": "5b. Full loop with the stock kube-prometheus rules",
               "payload": "7. One large group in one webhook", "backups": backups_report.TITLE,
               "rotation": rotation_report.TITLE, "gdpr": gdpr_report.TITLE,
-              "recovery": recovery_report.TITLE}
+              "recovery": recovery_report.TITLE, "drills": drills_report.TITLE}
     sections: list[Section] = []
     for name in SCENARIOS:
         if name not in chosen:
@@ -115,7 +118,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Section]:
             section.notes.append(f"Scenario wall time: {time.monotonic() - began:.0f} s.")
         sections += found
         print(f"bench: {name} done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
-    order = ["1.", "1b.", "2.", "3.", "4.", "5.", "5b.", "6.", "7.", "8.", "9.", "10.", "11."]
+    order = ["1.", "1b.", "2.", "3.", "4.", "5.", "5b.", "6.", "7.", "8.", "9.", "10.", "11.", "12."]
     return sorted(sections, key=lambda s: next((i for i, p in enumerate(order) if s.title.startswith(p)), 99))
 
 

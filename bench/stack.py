@@ -130,6 +130,7 @@ async def zerotouch_stack(
     workdir: Path, *, policy_path: Path, relay: bool = True, worker: bool = True,
     prometheus_url: str | None = None, warm_up: bool = True, sandbox_tick: float = 1.0,
     split_kubernetes: bool = False, monitoring: Callable[[Stack], str] | None = None,
+    extra_env: dict[str, str] | None = None, worker_cli: list[str] | None = None,
 ) -> AsyncIterator[Stack]:
     """Dev server (the embedded default's command: SQLite file, WAL, synchronous=normal), sandbox,
     relay and one worker process for all four queues; every child stopped by PID on the way out.
@@ -139,7 +140,9 @@ async def zerotouch_stack(
     is timed when the sandbox receives the PATCH, which the tick does not delay.
 
     ``monitoring`` starts Prometheus and Alertmanager once the relay answers (Alertmanager sends
-    to it) and returns the Prometheus URL the worker verifies with; its caller stops them."""
+    to it) and returns the Prometheus URL the worker verifies with; its caller stops them.
+    ``extra_env`` adds to the relay's and the worker's environment; ``worker_cli`` replaces the
+    worker's `zerotouch` command (the latency investigation's tuned worker, `bench.tuned_worker`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     children: list[Child] = []
     try:
@@ -158,7 +161,7 @@ async def zerotouch_stack(
         stack = Stack(workdir=workdir, client=client, temporal=temporal, sandbox=sandbox, sandbox_url=sandbox_url,
                       children=children)
         env = {"TEMPORAL_ADDRESS": address, "ZEROTOUCH_LEDGER_URL": f"sqlite:///{workdir / 'ledger.db'}",
-               "ZEROTOUCH_POLICY": str(policy_path), **CHILD_ENV}
+               "ZEROTOUCH_POLICY": str(policy_path), **CHILD_ENV, **(extra_env or {})}
         if prometheus_url:
             env["PROMETHEUS_URL"] = prometheus_url
         if relay:
@@ -174,7 +177,8 @@ async def zerotouch_stack(
         if monitoring is not None:
             env["PROMETHEUS_URL"] = monitoring(stack)
         if worker:
-            base = [*CLI, "worker", "--kubernetes-url", sandbox_url, "--policy", str(policy_path), "--address", address]
+            base = [*(worker_cli or CLI), "worker", "--kubernetes-url", sandbox_url, "--policy", str(policy_path),
+                    "--address", address]
             if split_kubernetes:
                 # The production shape: the kubernetes queue's threads in a process of their own.
                 others = [arg for queue in ALL_QUEUES if queue != KUBERNETES_QUEUE for arg in ("--queue", queue)]
