@@ -51,11 +51,13 @@ async def breakdown(client: Client, workflow_id: str, sent: float, patched: floa
     return steps
 
 
-def table(alone: list[dict[str, float]], back_to_back: list[dict[str, float]]) -> list[list[str]]:
+def table(alone: list[dict[str, float]], back_to_back: list[dict[str, float]],
+          floor: list[dict[str, float]] | None = None) -> list[list[str]]:
     rows = [["step", "one at a time: median (max)", "back to back: median (max)"]]
+    rows[0] += ["floor, back to back: median (max)"] if floor is not None else []
     for step in STEPS:
         cells = []
-        for samples in (alone, back_to_back):
+        for samples in (alone, back_to_back, *([floor] if floor is not None else [])):
             values = [sample[step] for sample in samples if step in sample]
             cells.append(f"{median(values) * 1000:.0f} ms ({max(values) * 1000:.0f} ms)" if values else "n/a")
         rows.append([step, *cells])

@@ -61,6 +61,19 @@ def _latency(section: Section) -> list[str]:
             line += f". The busiest process meanwhile, {name}, averaged {cores:.2f} CPU cores"
         lines.append(line + ". To look at next: the dev server's task dispatch and SQLite commits while many "
                      "workflows are open (its task latency metrics), and the worker's task pollers.")
+    floor: dict[str, list[float]] = section.data.get("floor", {})
+    rows = [(label, section.data.get(key, []), floor.get(key, [])) for label, key in
+            (("one at a time", "spaced"), ("back to back", "idle"), ("under load", "load"))]
+    if all(ours and least for _, ours, least in rows):
+        # The floor is one workflow task and one activity; zerotouch's path to its action is three workflow
+        # tasks and three activities (load_policy, request_grant, the action), the grant an update of the Governor.
+        lines.append("Beside the floor (a bare signal-with-start workflow whose one activity is the same restart), "
+                     "p50 zerotouch / floor: " + "; ".join(
+                         f"{label} {median(ours) * 1000:.0f} / {median(least) * 1000:.0f} ms = "
+                         f"{median(ours) / median(least):.1f}x" for label, ours, least in rows)
+                     + ". What the floor shares (the server's dispatch, this machine's load) cancels in the ratio; "
+                     "what is left is zerotouch's own path: three workflow tasks and three activities to the floor's "
+                     "one and one (`python -m bench.scenarios.knobs` measures the worker settings against it).")
     return lines
 
 
