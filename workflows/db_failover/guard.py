@@ -7,8 +7,6 @@ otherwise). A refusal that passes by itself (rate, cooldown, a pause) is waited 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -20,38 +18,28 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.db_failover import calls
 from workflows.db_failover.state import FailoverRun
+from workflows.grant_waits import until_settled
 
 RUNBOOK = "database-failover"
 DATABASE_LABEL = "database"
-_WAIT_CODES = {"cooldown", "rate_limit", "blast_radius", "paused"}
 _MAX_ASKS = 30
-_DEFAULT_WAIT = timedelta(seconds=5)
 
 
 async def ask_governor(run: FailoverRun, policy: Policy, *, approved: bool = False) -> GrantDecision:
     name = run.params.database
-    decision: GrantDecision | None = None
-    for ask in range(_MAX_ASKS):
+
+    async def ask(n: int) -> GrantDecision:
         request = GrantRequest(
-            request_id=f"{run.token}-{'approved' if approved else 'ask'}-{ask}",
+            request_id=f"{run.token}-{'approved' if approved else 'ask'}-{n}",
             incident_id=workflow.info().workflow_id, runbook=RUNBOOK, alert_class=FAILOVER_ALERT,
             action=GRANT_ACTION, namespace=name, target=f"database/{name}", risk_class=RISK_CLASS,
             risk=policy.risk.get(RISK_CLASS, "approval"), labels={DATABASE_LABEL: name},
             approved_by=run.approved_by[-1] if approved and run.approved_by else None,
             approval_note=run.approval_note, approval_proof=run.approval_proof if approved else None)
-        decision = await calls.request_grant(request, governor_settings(policy), run.params.cluster)
-        if decision.code not in _WAIT_CODES:
-            return decision
-        if ask == 0:
-            run.note("governor", "waiting", decision.reason)
-        wait = timedelta(seconds=decision.retry_after_seconds) if decision.retry_after_seconds else _DEFAULT_WAIT
-        try:
-            await workflow.wait_condition(lambda: run.aborted_by is not None, timeout=wait)
-            return decision
-        except TimeoutError:
-            pass
-    assert decision is not None
-    return decision
+        return await calls.request_grant(request, governor_settings(policy), run.params.cluster)
+
+    return await until_settled(ask, max_asks=_MAX_ASKS, aborted=lambda: run.aborted_by is not None,
+                               waiting=lambda d: run.note("governor", "waiting", d.reason))
 
 
 async def escalate(run: FailoverRun, policy: Policy, summary: str, evidence: str) -> None:

@@ -9,9 +9,6 @@ number of times, unless a human aborts meanwhile.
 
 from __future__ import annotations
 
-import contextlib
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -20,23 +17,21 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.namespace_restore_alerts import RESTORE_FAILED_ALERT
     from zerotouch.policy import Policy
 
+from workflows.grant_waits import until_settled
 from workflows.namespace_restore import calls
 from workflows.namespace_restore.state import RestoreRun
 
 RUNBOOK = "namespace-restore"
 ACTION = "restore_namespace"
 RISK_CLASS = "namespace_restore"
-_WAIT_CODES = {"cooldown", "rate_limit", "blast_radius", "paused"}
 _MAX_ASKS = 60
-_DEFAULT_WAIT = timedelta(seconds=5)
 
 
 async def ask_governor(run: RestoreRun, policy: Policy, cluster: str, *, approved: bool = False) -> GrantDecision:
     """The Governor's answer; waits out refusals that pass by themselves (returns early on an abort)."""
-    decision: GrantDecision | None = None
-    for ask in range(_MAX_ASKS):
+    async def ask(n: int) -> GrantDecision:
         request = GrantRequest(
-            request_id=f"{run.token}-{'approved' if approved else 'ask'}-{ask}",
+            request_id=f"{run.token}-{'approved' if approved else 'ask'}-{n}",
             incident_id=workflow.info().workflow_id, runbook=RUNBOOK, alert_class=RESTORE_FAILED_ALERT,
             action=ACTION, namespace=run.into, target=f"namespace/{run.into}", risk_class=RISK_CLASS,
             risk=policy.risk.get(RISK_CLASS, "auto"),
@@ -44,15 +39,8 @@ async def ask_governor(run: RestoreRun, policy: Policy, cluster: str, *, approve
             approved_by=run.approved_by or None if approved else None,
             approval_note=run.approval_note, approval_proof=run.approval_proof if approved else None,
         )
-        decision = await calls.request_grant(request, governor_settings(policy), cluster)
-        if decision.code not in _WAIT_CODES:
-            return decision
-        if ask == 0:
-            run.note("governor", "waiting", f"the Governor says wait: {decision.reason}")
-        wait = timedelta(seconds=decision.retry_after_seconds) if decision.retry_after_seconds else _DEFAULT_WAIT
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(lambda: bool(run.aborted_by), timeout=wait)
-        if run.aborted_by:
-            return decision
-    assert decision is not None
-    return decision
+        return await calls.request_grant(request, governor_settings(policy), cluster)
+
+    return await until_settled(
+        ask, max_asks=_MAX_ASKS, aborted=lambda: bool(run.aborted_by),
+        waiting=lambda d: run.note("governor", "waiting", f"the Governor says wait: {d.reason}"))

@@ -9,7 +9,6 @@ nodes or too many node actions at once. The holder renews it while it holds the 
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
 
 from temporalio import workflow
 
@@ -20,39 +19,29 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.node_recovery_models import GRANT_ACTION, NODES_SCOPE, RISK_CLASS, NodeView
     from zerotouch.policy import Policy
 
+from workflows.grant_waits import until_settled
 from workflows.node_recovery import calls
 from workflows.node_recovery.state import NodeRun
 
 RUNBOOK = "node-recovery"
-_WAIT_CODES = {"cooldown", "rate_limit", "blast_radius", "paused"}
 _MAX_ASKS = 60
-_DEFAULT_WAIT = timedelta(seconds=5)
 
 
 async def ask_grant(run: NodeRun, policy: Policy, *, approved: bool = False) -> GrantDecision:
     """The Governor's answer for the cordon and drain; waits out refusals that pass by themselves."""
-    decision: GrantDecision | None = None
-    for ask in range(_MAX_ASKS):
+    async def ask(n: int) -> GrantDecision:
         request = GrantRequest(
-            request_id=f"{run.workflow_id}-{workflow.info().run_id[:8]}-{'approved' if approved else 'ask'}-{ask}",
+            request_id=f"{run.workflow_id}-{workflow.info().run_id[:8]}-{'approved' if approved else 'ask'}-{n}",
             incident_id=run.workflow_id, runbook=RUNBOOK, alert_class=run.params.reason or "NodeRecovery",
             action=GRANT_ACTION, namespace=NODES_SCOPE, target=f"node/{run.params.node}", risk_class=RISK_CLASS,
             risk=policy.risk.get(RISK_CLASS, "auto"), labels={"node": run.params.node},
             approved_by=run.approved_by or None if approved else None, approval_note=run.approval_note,
             approval_proof=run.approval_proof if approved else None,
         )
-        decision = await calls.request_grant(request, governor_settings(policy), run.params.cluster)
-        if decision.code not in _WAIT_CODES:
-            return decision
-        if ask == 0:
-            run.note("governor", "waiting", decision.reason)
-        wait = timedelta(seconds=decision.retry_after_seconds) if decision.retry_after_seconds else _DEFAULT_WAIT
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(lambda: bool(run.aborted_by), timeout=wait)
-        if run.aborted_by:
-            return decision
-    assert decision is not None
-    return decision
+        return await calls.request_grant(request, governor_settings(policy), run.params.cluster)
+
+    return await until_settled(ask, max_asks=_MAX_ASKS, aborted=lambda: bool(run.aborted_by),
+                               waiting=lambda d: run.note("governor", "waiting", d.reason))
 
 
 async def ask_lease(run: NodeRun, policy: Policy, view: NodeView, *, probe: bool = False) -> NodeLeaseDecision:
