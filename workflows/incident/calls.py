@@ -86,7 +86,25 @@ async def _run(
     return result
 
 
+# Incidents that began before the policy was read inside the workflow task replay as they ran.
+LOCAL_POLICY_PATCH = "load-policy-as-local-activity"
+LOCAL_POLICY_TIMEOUT = timedelta(seconds=10)
+
+
 async def load_policy(cluster: str) -> Policy:
+    """The workers' policy, read on the workflow's own worker as a local activity.
+
+    An incident's first step used to be a trip through the observe queue: one activity dispatch
+    and one more workflow task before triage (BENCHMARKS.md, scenario 2: three workflow tasks and
+    three activities to the floor's one and one). The workflow worker reads the same file (its
+    Deployment mounts the policy), cached until the file changes (`activities.policy`).
+    """
+    if workflow.patched(LOCAL_POLICY_PATCH):
+        policy: Policy = await workflow.execute_local_activity(
+            names.LOAD_POLICY, PolicyRequest(), result_type=Policy,
+            start_to_close_timeout=LOCAL_POLICY_TIMEOUT, retry_policy=ACTION_RETRY,
+        )
+        return policy
     return await _run(names.LOAD_POLICY, PolicyRequest(), cluster=cluster, result_type=Policy)
 
 
@@ -150,9 +168,26 @@ async def get_cluster_usage(cluster: str) -> ClusterUsage:
     return await _run(names.GET_CLUSTER_USAGE, ClusterUsageRequest(), cluster=cluster, result_type=ClusterUsage)
 
 
+# Incidents that began before grants were asked from the workflow's own worker replay as they ran.
+LOCAL_GRANT_PATCH = "request-grant-as-local-activity"
+LOCAL_GRANT_TIMEOUT = timedelta(seconds=30)
+
+
 async def request_grant(request: GrantRequest, settings: GovernorSettings, cluster: str) -> GrantDecision:
-    """Ask the cluster's Governor (through an activity: workflows cannot send updates)."""
+    """Ask the cluster's Governor (through an activity: workflows cannot send updates).
+
+    A local activity: the update is sent from the workflow's own worker inside its workflow task, so
+    the grant costs no trip through the observe queue and no extra workflow task, and a storm's grants
+    do not wait for the observe queue's slots behind other incidents' work. The Governor still decides
+    every grant; only where the question is sent from changed.
+    """
     call = GrantCall(cluster=cluster, settings=settings, request=request)
+    if workflow.patched(LOCAL_GRANT_PATCH):
+        decision: GrantDecision = await workflow.execute_local_activity(
+            names.REQUEST_GRANT, call, result_type=GrantDecision,
+            start_to_close_timeout=LOCAL_GRANT_TIMEOUT, retry_policy=ACTION_RETRY,
+        )
+        return decision
     return await _run(names.REQUEST_GRANT, call, cluster=cluster, result_type=GrantDecision)
 
 
