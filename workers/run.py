@@ -249,9 +249,8 @@ def build_workers(
         if queue == WORKFLOWS_QUEUE:
             kwargs["workflows"] = WORKFLOWS
             kwargs["workflow_runner"] = workflow_runner()
-            # An incident reads the policy and asks the Governor as local activities, inside its workflow tasks.
-            kwargs["activities"] = [PolicyActivities(default_path=settings.policy_path).load_policy,
-                                    GovernorActivities(client=client).request_grant]
+            # An incident reads the policy as a local activity, inside its first workflow task.
+            kwargs["activities"] = [PolicyActivities(default_path=settings.policy_path).load_policy]
             kwargs["activity_executor"] = executor
         else:
             kwargs["activities"] = activities_for(queue, settings, http, client)

@@ -168,26 +168,14 @@ async def get_cluster_usage(cluster: str) -> ClusterUsage:
     return await _run(names.GET_CLUSTER_USAGE, ClusterUsageRequest(), cluster=cluster, result_type=ClusterUsage)
 
 
-# Incidents that began before grants were asked from the workflow's own worker replay as they ran.
-LOCAL_GRANT_PATCH = "request-grant-as-local-activity"
-LOCAL_GRANT_TIMEOUT = timedelta(seconds=30)
-
-
 async def request_grant(request: GrantRequest, settings: GovernorSettings, cluster: str) -> GrantDecision:
     """Ask the cluster's Governor (through an activity: workflows cannot send updates).
 
-    A local activity: the update is sent from the workflow's own worker inside its workflow task, so
-    the grant costs no trip through the observe queue and no extra workflow task, and a storm's grants
-    do not wait for the observe queue's slots behind other incidents' work. The Governor still decides
-    every grant; only where the question is sent from changed.
+    Not a local activity, though it would save a dispatch: a local activity holds its incident's
+    workflow task, and the Governor's own workflow tasks need the same worker's slots, so a storm
+    of incidents waiting on grants starved the Governor that answers them (the storm never drained).
     """
     call = GrantCall(cluster=cluster, settings=settings, request=request)
-    if workflow.patched(LOCAL_GRANT_PATCH):
-        decision: GrantDecision = await workflow.execute_local_activity(
-            names.REQUEST_GRANT, call, result_type=GrantDecision,
-            start_to_close_timeout=LOCAL_GRANT_TIMEOUT, retry_policy=ACTION_RETRY,
-        )
-        return decision
     return await _run(names.REQUEST_GRANT, call, cluster=cluster, result_type=GrantDecision)
 
 
