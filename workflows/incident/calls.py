@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from zerotouch.names import queue_for
     from zerotouch.policy import Policy
+    from zerotouch.policy_share import shared_policy
     from zerotouch.schedules import JobOutcome, JobWait
     from zerotouch.workloads import WorkloadQuery, WorkloadRef
 
@@ -104,8 +105,8 @@ async def load_policy(cluster: str) -> Policy:
             names.LOAD_POLICY, PolicyRequest(), result_type=Policy,
             start_to_close_timeout=LOCAL_POLICY_TIMEOUT, retry_policy=ACTION_RETRY,
         )
-        return policy
-    return await _run(names.LOAD_POLICY, PolicyRequest(), cluster=cluster, result_type=Policy)
+        return shared_policy(policy)
+    return shared_policy(await _run(names.LOAD_POLICY, PolicyRequest(), cluster=cluster, result_type=Policy))
 
 
 async def forward_alerts(forward: AlertForward, cluster: str) -> int:

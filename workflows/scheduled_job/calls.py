@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from zerotouch.models import PolicyRequest
     from zerotouch.names import queue_for
     from zerotouch.policy import Policy
+    from zerotouch.policy_share import shared_policy
     from zerotouch.schedules import JobOutcome, JobWait, ScheduledJobRequest
 
 RETRY = RetryPolicy(
@@ -32,7 +33,7 @@ async def load_policy(cluster: str) -> Policy:
         names.LOAD_POLICY, PolicyRequest(), task_queue=queue_for(names.queue_of(names.LOAD_POLICY), cluster),
         result_type=Policy, start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY,
     )
-    return policy
+    return shared_policy(policy)  # one object for every run that read the same policy
 
 
 async def create_job(request: ScheduledJobRequest, cluster: str) -> JobOutcome:
