@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from activities.policy import PolicyActivities
@@ -27,16 +28,16 @@ def test_equal_policies_come_back_as_one_object() -> None:
 
 
 def test_a_different_policy_is_not_replaced_by_an_old_one() -> None:
-    old = Policy(resolution_cooldown=60)
-    new = Policy(resolution_cooldown=120)
+    old = Policy(resolution_cooldown=timedelta(seconds=60))
+    new = Policy(resolution_cooldown=timedelta(seconds=120))
     assert shared_policy(old) is old
     assert shared_policy(new) is new
-    assert shared_policy(Policy(resolution_cooldown=60)) is old  # both versions are held while they roll out
+    assert shared_policy(Policy(resolution_cooldown=timedelta(seconds=60))) is old  # both versions are held while they roll out
 
 
 def test_only_a_few_versions_are_held() -> None:
-    versions = [Policy(resolution_cooldown=1000 + n) for n in range(RECENT_VERSIONS + 1)]
+    versions = [Policy(resolution_cooldown=timedelta(seconds=1000 + n)) for n in range(RECENT_VERSIONS + 1)]
     for version in versions:
         shared_policy(version)
-    oldest_again = Policy(resolution_cooldown=1000)
+    oldest_again = Policy(resolution_cooldown=timedelta(seconds=1000))
     assert shared_policy(oldest_again) is oldest_again  # forgotten: memory stays bounded
