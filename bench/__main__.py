@@ -32,14 +32,15 @@ from bench.scenarios import (
     recovery_report,
     rotation,
     rotation_report,
+    scale,
     stock,
     storm,
 )
 from embedded.devserver import SQLITE_PRAGMAS
 from zerotouch.settings import WorkerSettings
 
-SCENARIOS = ("ingest", "devserver", "latency", "storm", "peer", "mttr", "stock", "payload", "backups", "rotation",
-             "gdpr", "recovery", "drills")
+SCENARIOS = ("ingest", "devserver", "latency", "storm", "scale", "peer", "mttr", "stock", "payload", "backups",
+             "rotation", "gdpr", "recovery", "drills")
 # Goals that are about correctness: --quick fails when one is missed (speed is never asserted).
 CORRECTNESS = ("incidents", "actions ≤", "never two", "exactly one action", "checks pass", "RPO measured",
                "ended rotated", "never above", "erased everywhere", "rows untouched", "no pod was deleted",
@@ -84,6 +85,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Section]:
         "devserver": lambda: devserver.run(workdir / "devserver", quick=args.quick),
         "latency": lambda: latency.run(workdir / "latency", policy_path, quick=args.quick),
         "storm": lambda: storm.run(workdir / "storm", policy_path, quick=args.quick),
+        "scale": lambda: scale.run(workdir / "scale", policy_path, quick=args.quick),
         "peer": lambda: peer.run(workdir / "peer", policy_path, quick=args.quick),
         "mttr": lambda: mttr.run(workdir / "mttr", fast_policy_path, quick=args.quick),
         "stock": lambda: stock.run(workdir / "stock", stock_policy_path, quick=args.quick),
@@ -96,7 +98,8 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Section]:
     }
     titles = {"ingest": "1. Relay ingest throughput", "devserver": "1b. Dev-server persistence settings",
               "latency": "2. Alert → first action latency",
-              "storm": "3. Storm", "peer": "4. Peer: Event-Driven Ansible, side by side", "mttr": "5. Full loop MTTR",
+              "storm": "3. Storm", "scale": scale.TITLE, "peer": "4. Peer: Event-Driven Ansible, side by side",
+              "mttr": "5. Full loop MTTR",
               "stock": "5b. Full loop with the stock kube-prometheus rules",
               "payload": "7. One large group in one webhook", "backups": backups_report.TITLE,
               "rotation": rotation_report.TITLE, "gdpr": gdpr_report.TITLE,
@@ -118,7 +121,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Section]:
             section.notes.append(f"Scenario wall time: {time.monotonic() - began:.0f} s.")
         sections += found
         print(f"bench: {name} done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
-    order = ["1.", "1b.", "2.", "3.", "4.", "5.", "5b.", "6.", "7.", "8.", "9.", "10.", "11.", "12."]
+    order = ["1.", "1b.", "2.", "3.", "3b.", "4.", "5.", "5b.", "6.", "7.", "8.", "9.", "10.", "11.", "12."]
     return sorted(sections, key=lambda s: next((i for i, p in enumerate(order) if s.title.startswith(p)), 99))
 
 

@@ -12,7 +12,7 @@ import secrets
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,8 @@ class Stack:
     relay: Child | None = None
     relay_url: str = ""
     token: str = ""
-    worker: Child | None = None
+    worker: Child | None = None  # the first of ``workers``
+    workers: list[Child] = field(default_factory=list)
     children: list[Child] = field(default_factory=list)
 
     @property
@@ -131,6 +132,7 @@ async def zerotouch_stack(
     prometheus_url: str | None = None, warm_up: bool = True, sandbox_tick: float = 1.0,
     split_kubernetes: bool = False, monitoring: Callable[[Stack], str] | None = None,
     extra_env: dict[str, str] | None = None, worker_cli: list[str] | None = None,
+    worker_queues: Sequence[Sequence[str]] | None = None,
 ) -> AsyncIterator[Stack]:
     """Dev server (the embedded default's command: SQLite file, WAL, synchronous=normal), sandbox,
     relay and one worker process for all four queues; every child stopped by PID on the way out.
@@ -142,7 +144,9 @@ async def zerotouch_stack(
     ``monitoring`` starts Prometheus and Alertmanager once the relay answers (Alertmanager sends
     to it) and returns the Prometheus URL the worker verifies with; its caller stops them.
     ``extra_env`` adds to the relay's and the worker's environment; ``worker_cli`` replaces the
-    worker's `zerotouch` command (the latency investigation's tuned worker, `bench.tuned_worker`)."""
+    worker's `zerotouch` command (the latency investigation's tuned worker, `bench.tuned_worker`).
+    ``worker_queues`` starts one worker process per entry, serving those queues (empty: all of them);
+    ``split_kubernetes`` is the shape with the kubernetes queue's process apart from the rest."""
     workdir.mkdir(parents=True, exist_ok=True)
     children: list[Child] = []
     try:
@@ -179,21 +183,29 @@ async def zerotouch_stack(
         if worker:
             base = [*(worker_cli or CLI), "worker", "--kubernetes-url", sandbox_url, "--policy", str(policy_path),
                     "--address", address]
+            shape = worker_queues or [()]
             if split_kubernetes:
                 # The production shape: the kubernetes queue's threads in a process of their own.
-                others = [arg for queue in ALL_QUEUES if queue != KUBERNETES_QUEUE for arg in ("--queue", queue)]
-                stack.worker = Child("worker", [*base, *others], workdir, env)
-                children.append(stack.worker)
-                children.append(Child("worker-kubernetes", [*base, "--queue", KUBERNETES_QUEUE], workdir, env))
-            else:
-                stack.worker = Child("worker", base, workdir, env)
-                children.append(stack.worker)
+                shape = [[queue for queue in ALL_QUEUES if queue != KUBERNETES_QUEUE], [KUBERNETES_QUEUE]]
+            for number, queues in enumerate(shape):
+                child = Child(_worker_name(number, queues), [*base, *(a for q in queues for a in ("--queue", q))],
+                              workdir, env)
+                children.append(child)
+                stack.workers.append(child)
+            stack.worker = stack.workers[0]
         if relay and worker and warm_up:
             await _warm_up(stack)
         yield stack
     finally:
         for child in reversed(children):
             child.stop()
+
+
+def _worker_name(number: int, queues: Sequence[str]) -> str:
+    """`worker` for the first process; the others by their queues (`worker-kubernetes`) or their number."""
+    if number == 0:
+        return "worker"
+    return "worker-" + ("-".join(queue.removeprefix("zerotouch-") for queue in queues) or str(number + 1))
 
 
 async def _warm_up(stack: Stack) -> None:

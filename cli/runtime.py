@@ -12,7 +12,8 @@ import click
 
 from cli.common import PORT, Connection, Section, TimeoutType, connection_options, state_dir_option
 from cli.errors import UsageError
-from starters.relay.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_TEMPORAL_TIMEOUT_SECONDS
+from starters.relay.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_TEMPORAL_TIMEOUT_SECONDS, MAX_ABSORB_REPEATS_SECONDS
+from starters.relay.repeats import DEFAULT_WINDOW_SECONDS as DEFAULT_ABSORB_SECONDS
 from zerotouch.names import ALL_QUEUES, OBSERVE_QUEUE
 
 if TYPE_CHECKING:
@@ -153,9 +154,13 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 @click.option("--max-body-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_BODY_BYTES, show_default=True,
               help="refuse larger webhook bodies with 413 (the default holds 5,000 kube-prometheus alerts; "
                    "Alertmanager sends a whole group in one body)")
+@click.option("--absorb-repeats", type=click.FloatRange(min=0, max=MAX_ABSORB_REPEATS_SECONDS),
+              default=DEFAULT_ABSORB_SECONDS, show_default=True, metavar="SECONDS",
+              help="answer an alert identical to what its incident was told this recently without telling it "
+                   "again (HA Alertmanager replicas, duplicate receivers); 0 tells every delivery")
 @connection_options
 def relay(host: str, port: int, token_file: str | None, tls_cert: str | None, tls_key: str | None,
-          policy: str | None, cluster: str, temporal_timeout: float, max_body_bytes: int,
+          policy: str | None, cluster: str, temporal_timeout: float, max_body_bytes: int, absorb_repeats: float,
           connection: Connection) -> None:
     """Serve the Alertmanager webhook relay (POST /alertmanager) until SIGINT or SIGTERM."""
     import uvloop
@@ -171,7 +176,8 @@ def relay(host: str, port: int, token_file: str | None, tls_cert: str | None, tl
                          gdpr=loaded.gdpr, state_dir=connection.state_dir or "", node_recovery=loaded.recovery.nodes,
                          databases=loaded.recovery.databases,
                          tls_keyfile=tls_key, cluster=cluster,
-                         temporal_timeout_seconds=temporal_timeout, max_body_bytes=max_body_bytes)
+                         temporal_timeout_seconds=temporal_timeout, max_body_bytes=max_body_bytes,
+                         absorb_repeats_seconds=absorb_repeats)
 
     async def run() -> None:
         async with _telemetry("zerotouch-relay") as telemetry:

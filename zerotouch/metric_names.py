@@ -11,6 +11,8 @@ from __future__ import annotations
 ALERTS_RECEIVED = "zerotouch_alerts_received"  # {status: firing|resolved}
 WEBHOOKS = "zerotouch_webhooks"  # {code: HTTP status answered}
 DELIVERY_SECONDS = "zerotouch_relay_delivery_seconds"  # webhook arrival → Temporal has every alert
+# alerts identical to what their incident was told moments ago, answered without a signal (starters/relay/repeats.py)
+ALERTS_ABSORBED = "zerotouch_relay_alerts_absorbed"
 ALERTS_TRUNCATED = "zerotouch_alerts_truncated"  # alerts Alertmanager left out of a webhook (max_alerts)
 # unix time of the last webhook the relay accepted (its start until one arrives): the watchdog pages on silence
 RELAY_LAST_DELIVERY = "zerotouch_relay_last_delivery_timestamp_seconds"

@@ -25,6 +25,7 @@ from starters.relay.config import RelayConfig, RelayConfigError, load_token
 from starters.relay.deliver import TRANSIENT_STATUSES, CatchUp, TemporalRejected, TemporalUnavailable, deliver
 from starters.relay.metrics import WEBHOOK_PATH, RelayMetrics, RelayMetricsMiddleware
 from starters.relay.payload import parse_payload
+from starters.relay.repeats import RepeatFilter
 from starters.rotations import LeakReport, RotationError, start
 from zerotouch.alerts import WebhookPayload
 from zerotouch.http.limits import check_content_type, receive_body
@@ -116,6 +117,8 @@ def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | No
     config.check()
     metrics = RelayMetrics(telemetry) if telemetry is not None else None
     catch_up = CatchUp()
+    repeats = RepeatFilter(window_seconds=config.absorb_repeats_seconds,
+                           on_absorbed=metrics.absorbed if metrics is not None else None)
     app = FastAPI(
         title="zerotouch relay",
         version="1",
@@ -158,12 +161,12 @@ def create_app(*, client: Client, config: RelayConfig, telemetry: Telemetry | No
                         payload.truncated_alerts, payload.group_key[:200])
         try:
             if telemetry is None:
-                delivery = await deliver(client, payload, config, catch_up)
+                delivery = await deliver(client, payload, config, catch_up, repeats)
             else:
                 with telemetry.tracer.start_as_current_span(
                     "relay.alertmanager", attributes={"zerotouch.alerts": len(payload.alerts)}
                 ):
-                    delivery = await deliver(client, payload, config, catch_up)
+                    delivery = await deliver(client, payload, config, catch_up, repeats)
         except TemporalUnavailable as error:
             log.warning("answering 503: %s", error)
             return JSONResponse(

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from starters.relay.repeats import DEFAULT_WINDOW_SECONDS
 from zerotouch.alert_sources import AlertSources
 from zerotouch.gdpr import GdprPolicy
 from zerotouch.http.serving import is_loopback, serving_problem
@@ -23,6 +24,9 @@ DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 # Alertmanager gives a webhook flush at least 10 s; answering 503 before that lets it retry
 # within the same flush instead of waiting a whole group_interval.
 DEFAULT_TEMPORAL_TIMEOUT_SECONDS = 8.0
+# Past a few minutes an identical delivery is Alertmanager's repeat_interval, not a duplicate, and the
+# incident it was told to may have closed since: it must go through.
+MAX_ABSORB_REPEATS_SECONDS = 300.0
 TOKEN_ENV_VAR = "ZEROTOUCH_RELAY_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 
@@ -56,6 +60,8 @@ class RelayConfig:
             keep-alive idle timeout, so a slow or half-open client cannot hold a connection.
         temporal_timeout_seconds: how long one delivery may wait on Temporal before 503; a group
             too large for it is delivered over Alertmanager's retries (`deliver.CatchUp`).
+        absorb_repeats_seconds: an alert identical to what its incident was told within this many
+            seconds is answered without telling it again (`starters.relay.repeats`); 0 tells every delivery.
         retry_after_seconds: the ``Retry-After`` sent with 503.
         max_concurrent_requests: connections+requests beyond this get 503 from uvicorn.
     """
@@ -79,6 +85,7 @@ class RelayConfig:
     tls_keyfile: str | None = None
     request_timeout_seconds: float = 10.0
     temporal_timeout_seconds: float = DEFAULT_TEMPORAL_TIMEOUT_SECONDS
+    absorb_repeats_seconds: float = DEFAULT_WINDOW_SECONDS
     retry_after_seconds: int = 5
     max_concurrent_requests: int = 256
 
@@ -108,6 +115,9 @@ class RelayConfig:
             raise RelayConfigError(problem)
         if self.request_timeout_seconds <= 0 or self.temporal_timeout_seconds <= 0:
             raise RelayConfigError("request and Temporal timeouts must be positive")
+        if not 0 <= self.absorb_repeats_seconds <= MAX_ABSORB_REPEATS_SECONDS:
+            raise RelayConfigError(f"absorb_repeats_seconds must be 0 (off) to {MAX_ABSORB_REPEATS_SECONDS:g}: "
+                                   "a longer window could hide an alert that should open a new incident")
 
 
 def load_token(token_file: str | None, env_var: str = TOKEN_ENV_VAR) -> str | None:

@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from starters.relay.config import RelayConfig
 from starters.relay.db_failover import failover_database, start_failover
 from starters.relay.node_recovery import recovery_node, start_node_recovery
+from starters.relay.repeats import RepeatFilter
 from zerotouch.alerts import AlertEvent, WebhookPayload, incident_id_for, to_event
 from zerotouch.incident_signals import tell_incident
 
@@ -161,24 +162,28 @@ async def _signal(client: Client, incident_id: str, event: AlertEvent, config: R
 
 
 async def _tell_incident(client: Client, incident_id: str, events: list[AlertEvent], config: RelayConfig,
-                         progress: GroupProgress, slots: asyncio.Semaphore) -> bool:
+                         progress: GroupProgress, slots: asyncio.Semaphore, repeats: RepeatFilter | None) -> bool:
     """Deliver one incident's events in payload order; whether the incident exists afterwards."""
     told = False
     async with slots:
         for event in events:
             key = (incident_id, event.fingerprint, event.status, event.starts_at)
-            told = await progress.once(key, functools.partial(_signal, client, incident_id, event, config)) or told
+            send = functools.partial(_signal, client, incident_id, event, config)
+            if repeats is not None:
+                send = functools.partial(repeats.tell, incident_id, event, send)
+            told = await progress.once(key, send) or told
     return told
 
 
 async def deliver(client: Client, payload: WebhookPayload, config: RelayConfig,
-                  catch_up: CatchUp | None = None) -> Delivery:
+                  catch_up: CatchUp | None = None, repeats: RepeatFilter | None = None) -> Delivery:
     """Tell every alert of ``payload`` to its incident; returns only once Temporal accepted all.
 
     Incidents are told concurrently (a payload of 1000 alerts is not 1000 round trips in a
     row, nor 1000 at once: `DELIVERY_CONCURRENCY`); alerts of one incident go in order, so a
     fire-then-resolve pair arrives as sent. With ``catch_up``, a retried group skips the alerts
-    Temporal acknowledged in an earlier attempt.
+    Temporal acknowledged in an earlier attempt; with ``repeats``, an alert identical to what its
+    incident was just told is answered without telling it again (`starters.relay.repeats`).
     """
     received_at = datetime.now(UTC)
     by_incident: dict[str, list[AlertEvent]] = {}
@@ -207,7 +212,7 @@ async def deliver(client: Client, payload: WebhookPayload, config: RelayConfig,
         async with asyncio.timeout(config.temporal_timeout_seconds):
             # return_exceptions: let every call finish rather than leave stray tasks behind one failure.
             results = await asyncio.gather(
-                *(_tell_incident(client, incident_id, events, config, progress, slots)
+                *(_tell_incident(client, incident_id, events, config, progress, slots, repeats)
                   for incident_id, events in by_incident.items()),
                 return_exceptions=True,
             )

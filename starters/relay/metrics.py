@@ -21,6 +21,10 @@ class RelayMetrics:
         self._delivery = meter.create_histogram(
             names.DELIVERY_SECONDS, unit="s", description="webhook arrival until Temporal has every alert"
         )
+        self._absorbed = meter.create_counter(
+            names.ALERTS_ABSORBED,
+            description="alerts identical to what their incident was just told, answered without telling it again",
+        )
         self._truncated = meter.create_counter(
             names.ALERTS_TRUNCATED,
             description="alerts Alertmanager withheld from a webhook (truncatedAlerts: the receiver sets max_alerts)",
@@ -40,6 +44,9 @@ class RelayMetrics:
                 self._alerts.add(count, {"status": status})
         if payload.truncated_alerts:
             self._truncated.add(payload.truncated_alerts)
+
+    def absorbed(self) -> None:
+        self._absorbed.add(1)
 
     def answered(self, code: int, seconds: float) -> None:
         self._webhooks.add(1, {"code": str(code)})

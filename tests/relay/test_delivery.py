@@ -40,7 +40,7 @@ async def test_repeated_delivery_makes_one_incident_with_every_signal(
     relay: Relay, dev_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     body = payload(alert(unique_alertname(), namespace="shop", deployment="web"))
-    async with relay() as (_, http):
+    async with relay(absorb_repeats_seconds=0) as (_, http):  # every delivery told: the race below is Temporal's
         # Concurrent repeats race on the same workflow ID: USE_EXISTING must absorb them all.
         answers = await asyncio.gather(*(http.post("/alertmanager", json=body, headers=AUTH) for _ in range(5)))
     assert [a.status_code for a in answers] == [200] * 5
@@ -58,6 +58,27 @@ async def test_repeated_delivery_makes_one_incident_with_every_signal(
     started = history.events[0].workflow_execution_started_event_attributes
     (start_input,) = data_converter().payload_converter.from_payloads(started.input.payloads, [IncidentInput])
     assert start_input == IncidentInput(incident_id=incident_id)
+
+
+async def test_identical_deliveries_are_told_once_and_a_change_goes_through(
+    relay: Relay, dev_env: WorkflowEnvironment
+) -> None:
+    name = unique_alertname()
+    firing = payload(alert(name, namespace="shop", deployment="web"))
+    async with relay() as (_, http):
+        # HA Alertmanager replicas and duplicate receivers: the same alert at once, then again.
+        answers = await asyncio.gather(*(http.post("/alertmanager", json=firing, headers=AUTH) for _ in range(5)))
+        answers.append(await http.post("/alertmanager", json=firing, headers=AUTH))
+        assert [a.status_code for a in answers] == [200] * 6
+        (incident_id,) = {a.json()["incidents"][0] for a in answers}  # every answer names the incident
+        assert await signals_of(dev_env.client, incident_id) == [SIGNAL_ALERT_FIRED]
+        # A flap is news: resolved, then firing again, each reaches the incident.
+        for status in ("resolved", "firing"):
+            sent = await http.post("/alertmanager", json=payload(alert(name, status, namespace="shop",
+                                                                        deployment="web")), headers=AUTH)
+            assert sent.status_code == 200
+        assert await signals_of(dev_env.client, incident_id) == [
+            SIGNAL_ALERT_FIRED, SIGNAL_ALERT_RESOLVED, SIGNAL_ALERT_FIRED]
 
 
 async def test_hundred_alerts_in_one_payload_start_hundred_incidents(

@@ -204,3 +204,13 @@ async def test_truncated_alerts_are_counted_and_warned_about(
     warnings = [record.getMessage() for record in caplog.records if "truncatedAlerts" in record.getMessage()]
     assert len(warnings) == 1
     assert "withheld 7 alerts" in warnings[0] and "max_alerts" in warnings[0]
+
+
+async def test_absorbed_repeats_are_counted(relay_with_metrics: tuple[httpx.AsyncClient, Telemetry]) -> None:
+    http, telemetry = relay_with_metrics
+    body = payload(alert(unique_alertname(), namespace="bulk", deployment="d"))
+    answers = [await http.post("/alertmanager", json=body, headers=AUTH) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200] * 3
+    text = telemetry.metrics_text().decode()
+    assert _metric(text, "zerotouch_relay_alerts_absorbed_total") == 2
+    assert _metric(text, "zerotouch_alerts_received_total") == 3  # every delivery is still counted as received

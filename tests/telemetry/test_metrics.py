@@ -149,7 +149,7 @@ async def test_an_incident_shows_in_the_relay_and_worker_metrics_and_one_trace(
                     first = await http.post("/alertmanager", json=_payload(_alert(starts_at)))
                     assert first.status_code == 200, first.text
                     [incident_id] = first.json()["incidents"]
-                    # Alertmanager's repeat of the same firing alert: deduplicated, not a new incident.
+                    # Alertmanager's repeat of the same firing alert: absorbed by the relay, not a new incident.
                     repeat = await http.post("/alertmanager", json=_payload(_alert(starts_at)))
                     assert repeat.status_code == 200 and repeat.json()["incidents"] == [incident_id]
                     refused = await http.post("/alertmanager", content=b"{}",
@@ -178,12 +178,13 @@ async def test_an_incident_shows_in_the_relay_and_worker_metrics_and_one_trace(
         assert value(relay_page, "zerotouch_webhooks_total", code="200") == 2
         assert value(relay_page, "zerotouch_webhooks_total", code="422") == 1
         assert value(relay_page, "zerotouch_relay_delivery_seconds_count") == 2
+        assert value(relay_page, "zerotouch_relay_alerts_absorbed_total") == 1  # the repeat never reached Temporal
 
         assert value(worker_page, "zerotouch_incidents_opened_total", runbook="restart-crashlooping") == 1
         assert value(worker_page, "zerotouch_incidents_closed_total",
                      outcome="resolved", handled_by="automation") == 1
         assert value(worker_page, "zerotouch_incidents_closed_total", handled_by="human") == 0
-        assert value(worker_page, "zerotouch_alerts_deduplicated_total") == 1
+        assert value(worker_page, "zerotouch_alerts_deduplicated_total") == 0
         assert value(worker_page, "zerotouch_actions_total", action="restart_deployment", result="applied") == 1
         assert value(worker_page, "zerotouch_governor_decisions_total", code="granted") == 1
         assert value(worker_page, "zerotouch_governor_refusals_total") == 0
