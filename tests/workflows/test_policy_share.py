@@ -32,7 +32,8 @@ def test_a_different_policy_is_not_replaced_by_an_old_one() -> None:
     new = Policy(resolution_cooldown=timedelta(seconds=120))
     assert shared_policy(old) is old
     assert shared_policy(new) is new
-    assert shared_policy(Policy(resolution_cooldown=timedelta(seconds=60))) is old  # both versions are held while they roll out
+    # both versions are held while they roll out
+    assert shared_policy(Policy(resolution_cooldown=timedelta(seconds=60))) is old
 
 
 def test_only_a_few_versions_are_held() -> None:
