@@ -98,6 +98,15 @@ async def _update(client: Client, cluster: str, name: str, argument: BaseModel) 
 
 
 _TRANSIENT = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE)
+# The workflow task that would have run the update failed before accepting it (WorkflowNotReadyFailure):
+# 143 times in a storm served by 4 worker processes (BENCHMARKS.md 3b), each costing an activity retry
+# with back-off. Asking again is safe for the same reason as above: the request_id makes it idempotent.
+_TASK_FAILED = "unexpected workflow task failure"
+
+
+def _retryable(error: RPCError) -> bool:
+    return error.status in _TRANSIENT or (
+        error.status == RPCStatusCode.FAILED_PRECONDITION and _TASK_FAILED in error.message)
 
 
 async def execute_grant(
@@ -107,7 +116,8 @@ async def execute_grant(
     """Ask for a grant, retrying while the server cannot answer for a moment.
 
     Around a continue-as-new the server answers RESOURCE_EXHAUSTED ("workflow is closing",
-    also: too many updates in flight) or UNAVAILABLE ("update was aborted"), and an update
+    also: too many updates in flight) or UNAVAILABLE ("update was aborted"), FAILED_PRECONDITION when the
+    workflow task that would have run the update failed, and an update
     completed in the same task as the continue-as-new may never be answered at all
     (temporalio/temporal#6375), hence the timeout per attempt. Retrying is safe: a granted
     request_id gets its grant again and never a second one; refusals consume nothing.
@@ -120,7 +130,7 @@ async def execute_grant(
                 UPDATE_REQUEST_GRANT, request, result_type=GrantDecision, rpc_timeout=attempt_timeout)
             return decision
         except RPCError as error:
-            if error.status not in _TRANSIENT or last:
+            if not _retryable(error) or last:
                 raise
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             task = asyncio.current_task()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.governor import GovernorActivities
 from tests.governor.support import WorkersPolicy, governor_worker, new_cluster
 from tests.governor.test_governor_workflow import request
-from zerotouch.governor_models import GovernorSettings, governor_id
+from zerotouch.governor_client import execute_grant
+from zerotouch.governor_models import GovernorSettings, GrantDecision, governor_id
 from zerotouch.governor_policy import GrantCall
 
 
@@ -55,3 +60,34 @@ async def test_settings_that_are_not_the_workers_policy_never_reach_the_governor
         assert any("not the workers' policy" in event.workflow_execution_update_completed_event_attributes
                    .outcome.failure.message for event in refusals), "the refusal is in the Governor's history"
         await handle.terminate("test over")
+
+
+class _FlakyGovernor:
+    """A handle whose first update fails as the server fails it when the workflow task that would run it failed."""
+
+    def __init__(self, first_error: RPCError) -> None:
+        self.first_error: RPCError | None = first_error
+        self.calls = 0
+
+    async def execute_update(self, *_: object, **__: object) -> GrantDecision:
+        self.calls += 1
+        if self.first_error is not None:
+            error, self.first_error = self.first_error, None
+            raise error
+        return GrantDecision(request_id="r1", granted=True, code="granted", reason="ok", decided_at=datetime.now(UTC))
+
+
+async def test_an_update_whose_workflow_task_failed_is_asked_again() -> None:
+    failed = RPCError("Unable to perform workflow execution update due to unexpected workflow task failure.",
+                      RPCStatusCode.FAILED_PRECONDITION, b"")
+    governor = _FlakyGovernor(failed)
+    decision = await execute_grant(governor, request(1))  # type: ignore[arg-type]
+    assert decision.granted and governor.calls == 2
+
+
+async def test_other_refusals_are_not_retried() -> None:
+    refused = RPCError("workflow execution already completed", RPCStatusCode.FAILED_PRECONDITION, b"")
+    governor = _FlakyGovernor(refused)
+    with pytest.raises(RPCError):
+        await execute_grant(governor, request(1))  # type: ignore[arg-type]
+    assert governor.calls == 1
