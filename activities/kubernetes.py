@@ -57,7 +57,11 @@ TRANSIENT_TYPES = (errors.CONFLICT, errors.TOO_MANY_REQUESTS, errors.API_UNAVAIL
 
 
 class KubernetesActivities:
-    """Deployment remediations and rollout checks through the official client (sync: run on a thread pool)."""
+    """Deployment remediations and rollout checks through the official (blocking) client.
+
+    Actions and single looks are sync activities on the worker's thread pool; the rollout wait is
+    async and runs each look on a thread, so it holds no pool thread while it sleeps between polls.
+    """
 
     def __init__(self, *, api_client: ApiClient, request_timeout: Timeout = DEFAULT_REQUEST_TIMEOUT) -> None:
         self._apps = AppsV1Api(api_client)
@@ -261,7 +265,7 @@ class KubernetesActivities:
         return ClusterUsage(nodes=len(nodes.get("items") or []))
 
     @activity.defn(name=names.WAIT_FOR_ROLLOUT)
-    def wait_for_rollout(self, check: RolloutCheck) -> RolloutStatus:
+    async def wait_for_rollout(self, check: RolloutCheck) -> RolloutStatus:
         """Poll (heartbeating) until healthy for hold_for_seconds; healthy=False at the timeout."""
 
         def probe() -> RolloutStatus:
@@ -274,4 +278,4 @@ class KubernetesActivities:
             except (OSError, HTTPError) as error:  # connection trouble: refused, reset, timed out
                 return RolloutStatus(healthy=False, detail=f"API unreachable, will look again: {error}")
 
-        return hold_healthy(check, probe)
+        return await hold_healthy(check, probe)

@@ -47,8 +47,8 @@ def rollout_status(deploy: Obj, pods: list[Obj]) -> RolloutStatus:
     return RolloutStatus(healthy=False, **counts, detail="; ".join([summary, *problems[:3]]))
 
 
-def hold_healthy(check: RolloutCheck, probe: Callable[[], RolloutStatus]) -> RolloutStatus:
+async def hold_healthy(check: RolloutCheck, probe: Callable[[], RolloutStatus]) -> RolloutStatus:
     """Poll until healthy for ``hold_for_seconds`` in a row, or report the timeout (never raise it)."""
-    return hold_until(probe, flag="healthy", hold_seconds=check.hold_for_seconds,
-                      timeout_seconds=check.timeout_seconds, poll_seconds=check.poll_seconds,
-                      failure="not healthy", what="rollout wait")
+    return await hold_until(probe, flag="healthy", hold_seconds=check.hold_for_seconds,
+                            timeout_seconds=check.timeout_seconds, poll_seconds=check.poll_seconds,
+                            failure="not healthy")

@@ -27,7 +27,8 @@ _STATUS = re.compile(r"HTTP Status Code (\d+)")
 
 
 class PrometheusActivities:
-    """PromQL checks against one Prometheus (sync: the client is blocking)."""
+    """PromQL checks against one Prometheus. The client blocks: a single query is a sync activity on the
+    worker's thread pool; the wait is async and runs each query on a thread (`activities.holding`)."""
 
     def __init__(self, *, url: str | None) -> None:
         # Few quick retries inside one poll; Temporal and the poll loop handle longer outages.
@@ -63,7 +64,7 @@ class PrometheusActivities:
         return self._evaluate(check.expression)
 
     @activity.defn(name=names.WAIT_FOR_PROMQL)
-    def wait_for_promql(self, check: PromQLCheck) -> PromQLResult:
+    async def wait_for_promql(self, check: PromQLCheck) -> PromQLResult:
         """Poll (heartbeating) until the expression holds for hold_for_seconds; holds=False at the timeout."""
         if self._prometheus is None:
             return PromQLResult(holds=True, detail=SKIPPED)
@@ -79,6 +80,6 @@ class PrometheusActivities:
                 return PromQLResult(holds=False, detail=f"Prometheus unreachable ({type(error).__name__}); "
                                                         "will query again")
 
-        return hold_until(probe, flag="holds", hold_seconds=check.hold_for_seconds,
-                          timeout_seconds=check.timeout_seconds, poll_seconds=check.poll_seconds,
-                          failure="did not hold", what="PromQL wait")
+        return await hold_until(probe, flag="holds", hold_seconds=check.hold_for_seconds,
+                                timeout_seconds=check.timeout_seconds, poll_seconds=check.poll_seconds,
+                                failure="did not hold")

@@ -55,23 +55,23 @@ def test_restart_retry_after_another_action_still_skips(cluster: SandboxCluster,
     assert [a["kind"] for a in cluster.actions(namespace="shop", name="web")] == ["restart", "scale"]
 
 
-def test_restart_heals_crashloop(cluster: SandboxCluster, kube: KubernetesActivities, activity_env: Env) -> None:
+async def test_restart_heals_crashloop(cluster: SandboxCluster, kube: KubernetesActivities, activity_env: Env) -> None:
     cluster.inject("crashloop", namespace="shop", deployment="web")
     wait_until(lambda: not activity_env.env.run(kube.get_rollout_status, FAST).healthy)
     assert "CrashLoopBackOff" in activity_env.env.run(kube.get_rollout_status, FAST).detail
     activity_env.env.run(kube.restart_deployment, request("restart_deployment"))
-    status = activity_env.env.run(kube.wait_for_rollout, FAST)
+    status = await activity_env.env.run(kube.wait_for_rollout, FAST)
     assert status.healthy, status.detail
     assert (status.desired, status.available, status.updated) == (3, 3, 3)
     assert cluster.is_healthy("shop", "web")
     assert activity_env.heartbeats
 
 
-def test_wait_for_rollout_reports_timeout(cluster: SandboxCluster, kube: KubernetesActivities,
+async def test_wait_for_rollout_reports_timeout(cluster: SandboxCluster, kube: KubernetesActivities,
                                           activity_env: Env) -> None:
     cluster.inject("unfixable", namespace="shop", deployment="web")
     check = FAST.model_copy(update={"timeout_seconds": 0.6})
-    status = activity_env.env.run(kube.wait_for_rollout, check)
+    status = await activity_env.env.run(kube.wait_for_rollout, check)
     assert not status.healthy
     assert "within 0.6s" in status.detail and "CrashLoopBackOff" in status.detail
     assert len(activity_env.heartbeats) >= 3
@@ -100,14 +100,16 @@ def test_scale_respects_custom_bounds_and_params(cluster: SandboxCluster, kube: 
            request("scale_deployment", "s3", factor="lots"))
 
 
-def test_raise_memory_twice_heals_oom(cluster: SandboxCluster, kube: KubernetesActivities, activity_env: Env) -> None:
+async def test_raise_memory_twice_heals_oom(cluster: SandboxCluster, kube: KubernetesActivities,
+                                            activity_env: Env) -> None:
     cluster.inject("oom", namespace="shop", deployment="web")  # needs 2x the 256Mi limit
     first = activity_env.env.run(kube.raise_memory_limit, request("raise_memory_limit", "m1"))
     assert (first.before, first.after) == ({"memory": "256Mi"}, {"memory": "384Mi"})
-    assert not activity_env.env.run(kube.wait_for_rollout, FAST.model_copy(update={"timeout_seconds": 0.5})).healthy
+    short = FAST.model_copy(update={"timeout_seconds": 0.5})
+    assert not (await activity_env.env.run(kube.wait_for_rollout, short)).healthy
     second = activity_env.env.run(kube.raise_memory_limit, request("raise_memory_limit", "m2", container="web"))
     assert second.after == {"memory": "576Mi"}
-    assert activity_env.env.run(kube.wait_for_rollout, FAST).healthy
+    assert (await activity_env.env.run(kube.wait_for_rollout, FAST)).healthy
     container = deployment(kube)["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"]["memory"] == "576Mi"
     assert container["image"] == "registry.local/shop/web:1.4.2"  # the rest of the container is untouched
@@ -125,7 +127,8 @@ def test_raise_memory_stops_at_cap(cluster: SandboxCluster, kube: KubernetesActi
            request("raise_memory_limit", "key-3", container="sidecar"))
 
 
-def test_rollback_after_bad_deploy(cluster: SandboxCluster, kube: KubernetesActivities, activity_env: Env) -> None:
+async def test_rollback_after_bad_deploy(cluster: SandboxCluster, kube: KubernetesActivities,
+                                         activity_env: Env) -> None:
     raises("NoPreviousRevision", activity_env.env.run, kube.rollback_deployment, request("rollback_deployment"))
     cluster.inject("bad-deploy", namespace="shop", deployment="web")
     wait_until(lambda: deployment(kube)["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2")
@@ -134,7 +137,7 @@ def test_rollback_after_bad_deploy(cluster: SandboxCluster, kube: KubernetesActi
     assert result.after["image"] == {"web": "registry.local/shop/web:1.4.2"}
     again = activity_env.env.run(kube.rollback_deployment, request("rollback_deployment", "r1"))
     assert again.already_applied
-    assert activity_env.env.run(kube.wait_for_rollout, FAST).healthy
+    assert (await activity_env.env.run(kube.wait_for_rollout, FAST)).healthy
     assert [a["kind"] for a in cluster.actions(namespace="shop", name="web")] == ["rollback"]
 
 

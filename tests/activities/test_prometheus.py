@@ -14,20 +14,20 @@ from .conftest import Env, PrometheusServer
 CRASHLOOP = 'kube_pod_container_status_waiting_reason{namespace="shop",reason="CrashLoopBackOff"} > 0'
 
 
-def test_crashloop_expression_holds(prometheus: PrometheusServer, activity_env: Env) -> None:
+async def test_crashloop_expression_holds(prometheus: PrometheusServer, activity_env: Env) -> None:
     prometheus.cluster.inject("crashloop", namespace="shop", deployment="checkout")
     check = PromQLCheck(expression=CRASHLOOP, hold_for_seconds=1.0, timeout_seconds=30, poll_seconds=0.5)
-    result = activity_env.env.run(PrometheusActivities(url=prometheus.url).wait_for_promql, check)
+    result = await activity_env.env.run(PrometheusActivities(url=prometheus.url).wait_for_promql, check)
     assert result.holds, result.detail
     assert result.samples == 2  # both checkout pods
     assert "held for" in result.detail
     assert activity_env.heartbeats
 
 
-def test_expression_that_never_holds_times_out(prometheus: PrometheusServer, activity_env: Env) -> None:
+async def test_expression_that_never_holds_times_out(prometheus: PrometheusServer, activity_env: Env) -> None:
     never = PromQLCheck(expression='up{job="sandbox"} > 1', hold_for_seconds=1, timeout_seconds=1.5,
                         poll_seconds=0.3)
-    result = activity_env.env.run(PrometheusActivities(url=prometheus.url).wait_for_promql, never)
+    result = await activity_env.env.run(PrometheusActivities(url=prometheus.url).wait_for_promql, never)
     assert not result.holds and "within 1.5s" in result.detail
     assert len(activity_env.heartbeats) >= 3
 
@@ -40,26 +40,30 @@ def test_single_query(prometheus: PrometheusServer, activity_env: Env) -> None:
 
 
 @pytest.mark.parametrize("expression", ["sum(", "", "rate(up[1m]"])
-def test_bad_expression_is_not_retried(prometheus: PrometheusServer, activity_env: Env, expression: str) -> None:
+async def test_bad_expression_is_not_retried(prometheus: PrometheusServer, activity_env: Env, expression: str) -> None:
     activities = PrometheusActivities(url=prometheus.url)
-    for call in (activities.query_promql, activities.wait_for_promql):
-        with pytest.raises(ApplicationError) as caught:
-            activity_env.env.run(call, PromQLCheck(expression=expression, timeout_seconds=5))
+    check = PromQLCheck(expression=expression, timeout_seconds=5)
+    with pytest.raises(ApplicationError) as once:
+        activity_env.env.run(activities.query_promql, check)
+    with pytest.raises(ApplicationError) as waited:
+        await activity_env.env.run(activities.wait_for_promql, check)
+    for caught in (once, waited):
         assert caught.value.type == "InvalidQuery" and caught.value.non_retryable
 
 
-def test_unreachable_prometheus(activity_env: Env) -> None:
+async def test_unreachable_prometheus(activity_env: Env) -> None:
     activities = PrometheusActivities(url=f"http://127.0.0.1:{free_port()}")
-    waited = activity_env.env.run(activities.wait_for_promql,
-                                  PromQLCheck(expression="vector(1)", timeout_seconds=0.5, poll_seconds=0.2))
+    waited = await activity_env.env.run(activities.wait_for_promql,
+                                        PromQLCheck(expression="vector(1)", timeout_seconds=0.5, poll_seconds=0.2))
     assert not waited.holds and "unreachable" in waited.detail
     with pytest.raises(Exception) as caught:  # any exception type: Temporal retries it
         activity_env.env.run(activities.query_promql, PromQLCheck(expression="vector(1)"))
     assert not isinstance(caught.value, ApplicationError) or not caught.value.non_retryable
 
 
-def test_without_prometheus_the_check_is_skipped_and_says_so(activity_env: Env) -> None:
+async def test_without_prometheus_the_check_is_skipped_and_says_so(activity_env: Env) -> None:
     activities = PrometheusActivities(url=None)
-    for call in (activities.query_promql, activities.wait_for_promql):
-        result = activity_env.env.run(call, PromQLCheck(expression=CRASHLOOP))
+    once = activity_env.env.run(activities.query_promql, PromQLCheck(expression=CRASHLOOP))
+    waited = await activity_env.env.run(activities.wait_for_promql, PromQLCheck(expression=CRASHLOOP))
+    for result in (once, waited):
         assert result.holds and result.detail == SKIPPED
