@@ -8,6 +8,7 @@ sized to the worker's activity slots, so they never stall the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -265,10 +266,19 @@ def build_workers(
 async def run_workers(
     client: Client, queues: Sequence[str], settings: WorkerSettings, stop: asyncio.Event, cluster: str = ""
 ) -> None:
-    """Run workers until ``stop`` is set, then shut them down gracefully."""
-    with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
-        async with httpx.AsyncClient(timeout=10.0) as http:
-            workers = build_workers(client, queues, settings, http=http, executor=executor, cluster=cluster)
+    """Run workers until ``stop`` is set, then shut them down gracefully.
+
+    Each queue gets threads of its own for its blocking activities: with one pool shared by all, a
+    queue's long calls (a base backup, a drain) could take every thread while another queue's actions
+    held free slots and waited, so the queues did not scale independently as their slots suggest.
+    """
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        with contextlib.ExitStack() as pools:
+            workers: list[Worker] = []
+            for queue in queues:
+                executor = pools.enter_context(ThreadPoolExecutor(
+                    max_workers=settings.max_concurrent_activities, thread_name_prefix=queue))
+                workers += build_workers(client, [queue], settings, http=http, executor=executor, cluster=cluster)
             tasks = [asyncio.create_task(worker.run()) for worker in workers]
             try:
                 await stop.wait()
