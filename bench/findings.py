@@ -104,19 +104,19 @@ def _storm(section: Section) -> list[str]:
     slots = WorkerSettings().max_concurrent_activities
     lines = [f"Storm drain: ingest took {data['ingest_seconds']:.0f} s, the last first action came at "
              f"{data['drain_seconds']:.0f} s; per incident, detection → action took a median "
-             f"{median(to_action):.1f} s."]
+             f"{median(to_action):.1f} s, and from the alert's first delivery a median "
+             f"{median(data.get('alert_to_action', [])):.1f} s; the relay absorbed {data.get('absorbed', 0)} "
+             "exact repeats (`starters/relay/repeats.py`)."]
     if waits:
         queued = max(waits, key=lambda name: waits[name].get("queued", 0.0))
         running = max(waits, key=lambda name: waits[name].get("running", 0.0) if name != "wait_for_rollout" else 0.0)
         lines.append(
             f"The longest queueing was `{queued}` ({waits[queued]['queued']:.1f} s median from scheduled to started) "
             f"and the longest-running step before the action `{running}` ({waits[running].get('running', 0.0):.1f} s "
-            f"median). `load_policy` and `request_grant` share the observe queue's {slots} slots: every grant holds a "
-            "slot while it waits for the one Governor workflow that every grant passes through, so new "
-            "incidents' `load_policy` calls queue behind grants. Proposed (outside `bench/`): give the Governor calls "
-            "their own task queue or slot count in `workers/run.py`; skip `load_policy` when the policy is "
-            "unchanged (see the latency findings); and keep the Governor's per-update work small as its book "
-            "grows (`workflows/governor.py`).")
+            f"median). `wait_for_rollout` is async and holds no thread, but it holds one of the kubernetes queue's "
+            f"{slots} slots as `restart_deployment` does, so actions queue behind the verifications of earlier "
+            "incidents. Proposed (outside `bench/`): give the waits a slot budget or task queue of their own in "
+            "`workers/run.py`, and poll less often than every hold/5.")
     lines.append(f"The Governor met the dev server's in-flight update limit {data.get('update_limit', 0)} times "
                  "(each a RESOURCE_EXHAUSTED the client retried with back-off). Fixed here: the embedded default "
                  "now starts the dev server with `history.maxInFlightUpdates=200` (`embedded/devserver.py`); before, "
