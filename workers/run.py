@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -72,6 +73,7 @@ from workflows.node_recovery import NodeRecoveryWorkflow
 from workflows.scheduled_job import ScheduledJobWorkflow
 from workflows.secret_rotation import ScheduledRotationWorkflow, SecretRotationWorkflow
 from workflows.watchdog import WatchdogWorkflow
+from zerotouch.activity_names import queue_of
 from zerotouch.ledger_store import open_ledger
 from zerotouch.models import PolicyRequest
 from zerotouch.names import (
@@ -80,6 +82,7 @@ from zerotouch.names import (
     DATA_QUEUE,
     KUBERNETES_QUEUE,
     OBSERVE_QUEUE,
+    WAITS_QUEUE_OF,
     WORKFLOWS_QUEUE,
     queue_for,
 )
@@ -150,6 +153,13 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
     )
+
+
+def activity_name(method: Callable[..., Any]) -> str:
+    """The name an activity method registers under."""
+    name = activity._Definition.must_from_callable(method).name
+    assert name is not None, f"{method} is a dynamic activity"
+    return name
 
 
 def activity_methods(instance: object) -> list[Callable[..., Any]]:
@@ -256,9 +266,17 @@ def build_workers(
             kwargs["activities"] = [PolicyActivities(default_path=settings.policy_path).load_policy]
             kwargs["activity_executor"] = executor
         else:
-            kwargs["activities"] = activities_for(queue, settings, http, client)
+            methods = activities_for(queue, settings, http, client)
+            # The main queue keeps the waits too: one scheduled there before they had a queue of their
+            # own still finds a worker.
+            kwargs["activities"] = methods
             kwargs["activity_executor"] = executor
             kwargs["max_concurrent_activities"] = settings.max_concurrent_activities
+            waits_queue = WAITS_QUEUE_OF.get(queue)
+            waits = [method for method in methods if waits_queue and queue_of(activity_name(method)) == waits_queue]
+            if waits_queue and waits:
+                workers.append(Worker(client, task_queue=queue_for(waits_queue, cluster), activities=waits,
+                                      max_concurrent_activities=settings.max_concurrent_waits))
         workers.append(Worker(client, task_queue=queue_for(queue, cluster), **kwargs))
     return workers
 

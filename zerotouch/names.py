@@ -13,6 +13,13 @@ DATA_QUEUE = "zerotouch-data"
 OBSERVE_QUEUE = "zerotouch-observe"
 BACKUP_QUEUE = "zerotouch-backup"  # long, disk- and CPU-heavy: backups and test restores scale on their own
 ALL_QUEUES = (WORKFLOWS_QUEUE, KUBERNETES_QUEUE, DATA_QUEUE, OBSERVE_QUEUE, BACKUP_QUEUE)
+# Verifications that hold for minutes (wait_for_rollout, wait_for_promql: async, no thread while they
+# sleep) get a slot budget of their own on a queue beside their worker's, served by the same process: on
+# the main queue, a storm's waits held the slots the next incidents' actions needed (BENCHMARKS.md, 3).
+KUBERNETES_WAITS_QUEUE = "zerotouch-kubernetes-waits"
+OBSERVE_WAITS_QUEUE = "zerotouch-observe-waits"
+WAITS_QUEUE_OF = {KUBERNETES_QUEUE: KUBERNETES_WAITS_QUEUE, OBSERVE_QUEUE: OBSERVE_WAITS_QUEUE}
+WORKER_OF_WAITS_QUEUE = {waits: queue for queue, waits in WAITS_QUEUE_OF.items()}
 
 
 

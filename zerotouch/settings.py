@@ -48,3 +48,6 @@ class WorkerSettings(BaseModel):
         description="where test restores put their throwaway clusters (removed after each)",
     )
     max_concurrent_activities: int = Field(default=32, ge=1, le=1000)
+    # Waits hold no thread (async) and poll at most once a second each: hundreds at once cost a task and
+    # a request per second apiece, so their budget is far above the actions' (zerotouch.names.WAITS_QUEUE_OF).
+    max_concurrent_waits: int = Field(default=500, ge=1, le=10_000)

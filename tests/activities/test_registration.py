@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from workers.run import ACTIVITY_QUEUES, activities_for
+from workers.run import ACTIVITY_QUEUES, activities_for, activity_name, build_workers
 from workflows import governor
 from workflows.backup import calls as backup_calls
 from workflows.backup import failures as backup_failures
@@ -54,6 +54,7 @@ from workflows.watchdog import calls as watchdog_calls
 from workflows.watchdog import workflow as watchdog_workflow
 from zerotouch import activity_names
 from zerotouch.action_params import ESCALATE, PARAMS_OF_ACTION, ActionName
+from zerotouch.names import KUBERNETES_QUEUE, OBSERVE_QUEUE, WORKER_OF_WAITS_QUEUE
 from zerotouch.settings import WorkerSettings
 
 
@@ -87,9 +88,10 @@ async def test_workers_register_every_activity_on_its_queue(time_env: WorkflowEn
         registered = {queue: [_name(method) for method in methods] for queue, methods in built.items()}
         everywhere = [name for names in registered.values() for name in names]
         assert len(everywhere) == len(set(everywhere)), "an activity name is registered twice"
-        # Exactly the names in zerotouch.activity_names, each on the queue workflows send it to.
+        # Exactly the names in zerotouch.activity_names, each served by the worker of the queue workflows send
+        # it to (a waits queue is served by the worker beside it: build_workers gives it its own slots).
         assert {name: queue for queue, names in registered.items() for name in names} == \
-            activity_names.QUEUE_OF_ACTIVITY
+            {name: WORKER_OF_WAITS_QUEUE.get(queue, queue) for name, queue in activity_names.QUEUE_OF_ACTIVITY.items()}
         # Worker construction validates the definitions (sync ones need the executor).
         with ThreadPoolExecutor(max_workers=4) as executor:
             for queue, methods in built.items():
@@ -192,3 +194,24 @@ def test_the_old_hand_written_list_is_still_registered() -> None:
     added |= {"run_watchdog_check", "read_relay_last_delivery", "open_watchdog_incidents"}  # the watchdog (issue 17)
     added |= {"get_workload_symptoms"}  # an alert's symptom confirmed on the workload before acting (issue 17)
     assert expected | added == activity_names.ALL_ACTIVITIES
+
+
+async def test_waits_get_a_queue_and_slots_of_their_own_beside_their_worker(time_env: WorkflowEnvironment,
+                                                                          tmp_path: Path) -> None:
+    settings = _settings(tmp_path).model_copy(update={"max_concurrent_activities": 3, "max_concurrent_waits": 50})
+    async with httpx.AsyncClient() as http:
+        with ThreadPoolExecutor(max_workers=3) as executor:
+            workers = build_workers(time_env.client, [KUBERNETES_QUEUE, OBSERVE_QUEUE], settings, http=http,
+                                    executor=executor, cluster="c1")
+    served = {worker.task_queue: worker for worker in workers}
+    assert set(served) == {"zerotouch-kubernetes-c1", "zerotouch-kubernetes-waits-c1",
+                           "zerotouch-observe-c1", "zerotouch-observe-waits-c1"}
+    waits = served["zerotouch-kubernetes-waits-c1"].config()
+    assert [activity_name(method) for method in waits["activities"]] == [activity_names.WAIT_FOR_ROLLOUT]
+    assert waits["max_concurrent_activities"] == 50
+    main = served["zerotouch-kubernetes-c1"].config()
+    assert main["max_concurrent_activities"] == 3
+    # A wait scheduled on the main queue (before waits had their own) still has a worker there.
+    assert activity_names.WAIT_FOR_ROLLOUT in {activity_name(method) for method in main["activities"]}
+    assert [activity_name(method) for method in served["zerotouch-observe-waits-c1"].config()["activities"]] == \
+        [activity_names.WAIT_FOR_PROMQL]

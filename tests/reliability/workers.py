@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 from activities.kubernetes import KubernetesActivities
 from workers.clients import kubernetes_api_client
 from workers.run import build_workers
-from zerotouch.names import KUBERNETES_QUEUE, queue_for
+from zerotouch.names import KUBERNETES_QUEUE, KUBERNETES_WAITS_QUEUE, queue_for
 from zerotouch.settings import WorkerSettings
 
 
@@ -46,6 +46,10 @@ async def in_process_workers(
                 workers.append(Worker(
                     client, task_queue=queue_for(KUBERNETES_QUEUE, cluster), activities=_activities(kubernetes),
                     activity_executor=executor, max_concurrent_activities=settings.max_concurrent_activities,
+                ))
+                workers.append(Worker(  # the rollout waits' own queue, as build_workers serves it
+                    client, task_queue=queue_for(KUBERNETES_WAITS_QUEUE, cluster),
+                    activities=[kubernetes.wait_for_rollout], max_concurrent_activities=settings.max_concurrent_waits,
                 ))
             for worker in workers:
                 await stack.enter_async_context(worker)
