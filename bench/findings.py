@@ -12,7 +12,6 @@ from typing import Any
 from bench.breakdown import STEPS
 from bench.report import Section
 from bench.stats import median
-from zerotouch.settings import WorkerSettings
 
 # The heaviest steps of the first-action path: what was already done about each (found by
 # profiling earlier runs), and what is left to try.
@@ -101,7 +100,6 @@ def _storm(section: Section) -> list[str]:
         return []
     to_action: list[float] = data.get("to_action", [])
     waits: dict[str, dict[str, float]] = data.get("waits", {})
-    slots = WorkerSettings().max_concurrent_activities
     lines = [f"Storm drain: ingest took {data['ingest_seconds']:.0f} s, the last first action came at "
              f"{data['drain_seconds']:.0f} s; per incident, detection → action took a median "
              f"{median(to_action):.1f} s, and from the alert's first delivery a median "
@@ -113,10 +111,15 @@ def _storm(section: Section) -> list[str]:
         lines.append(
             f"The longest queueing was `{queued}` ({waits[queued]['queued']:.1f} s median from scheduled to started) "
             f"and the longest-running step before the action `{running}` ({waits[running].get('running', 0.0):.1f} s "
-            f"median). `wait_for_rollout` is async and holds no thread, but it holds one of the kubernetes queue's "
-            f"{slots} slots as `restart_deployment` does, so actions queue behind the verifications of earlier "
-            "incidents. Proposed (outside `bench/`): give the waits a slot budget or task queue of their own in "
-            "`workers/run.py`, and poll less often than every hold/5.")
+            "median). The rollout waits run on a queue of their own (`zerotouch-kubernetes-waits`, 500 slots), so "
+            "actions no longer queue behind earlier incidents' verifications.")
+    alert_to_action: list[float] = data.get("alert_to_action", [])
+    if alert_to_action and to_action:
+        lines.append(
+            f"From the alert's first delivery to its incident's first workflow task took about "
+            f"{median(alert_to_action) - median(to_action):.0f} s (the two medians' difference): a new incident's "
+            "first task waits in the workflow task queue behind the signals and tasks of incidents already open, "
+            "while the machine's CPU is busy (section 3b).")
     lines.append(f"The Governor met the dev server's in-flight update limit {data.get('update_limit', 0)} times "
                  "(each a RESOURCE_EXHAUSTED the client retried with back-off). Fixed here: the embedded default "
                  "now starts the dev server with `history.maxInFlightUpdates=200` (`embedded/devserver.py`); before, "
