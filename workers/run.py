@@ -273,8 +273,8 @@ def build_workers(
             kwargs["activity_executor"] = executor
             kwargs["max_concurrent_activities"] = settings.max_concurrent_activities
             waits_queue = WAITS_QUEUE_OF.get(queue)
-            waits = [method for method in methods if waits_queue and queue_of(activity_name(method)) == waits_queue]
-            if waits_queue and waits:
+            waits = [method for method in methods if queue_of(activity_name(method)) == waits_queue]
+            if waits_queue is not None and waits:
                 workers.append(Worker(client, task_queue=queue_for(waits_queue, cluster), activities=waits,
                                       max_concurrent_activities=settings.max_concurrent_waits))
         workers.append(Worker(client, task_queue=queue_for(queue, cluster), **kwargs))

@@ -100,7 +100,7 @@ async def _update(client: Client, cluster: str, name: str, argument: BaseModel) 
 _TRANSIENT = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE)
 # The workflow task that would have run the update failed before accepting it (WorkflowNotReadyFailure):
 # 143 times in a storm served by 4 worker processes (BENCHMARKS.md 3b), each costing an activity retry
-# with back-off. Asking again is safe for the same reason as above: the request_id makes it idempotent.
+# with back-off. Asking again is safe, as for the statuses above: the request_id makes it idempotent.
 _TASK_FAILED = "unexpected workflow task failure"
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import ast
 import inspect
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
-from typing import Any, get_args
+from typing import get_args
 
 import httpx
-from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -58,12 +56,6 @@ from zerotouch.names import KUBERNETES_QUEUE, OBSERVE_QUEUE, WORKER_OF_WAITS_QUE
 from zerotouch.settings import WorkerSettings
 
 
-def _name(method: Callable[..., Any]) -> str:
-    name = activity._Definition.must_from_callable(method).name
-    assert name is not None, f"{method} is a dynamic activity"
-    return name
-
-
 def _names_used(module: ModuleType) -> set[str]:
     """The `activity_names` constants a module's source refers to (as ``names.X``)."""
     used = set()
@@ -85,7 +77,7 @@ async def test_workers_register_every_activity_on_its_queue(time_env: WorkflowEn
                                                             tmp_path: Path) -> None:
     async with httpx.AsyncClient() as http:
         built = {queue: activities_for(queue, _settings(tmp_path), http, time_env.client) for queue in ACTIVITY_QUEUES}
-        registered = {queue: [_name(method) for method in methods] for queue, methods in built.items()}
+        registered = {queue: [activity_name(method) for method in methods] for queue, methods in built.items()}
         everywhere = [name for names in registered.values() for name in names]
         assert len(everywhere) == len(set(everywhere)), "an activity name is registered twice"
         # Exactly the names in zerotouch.activity_names, each served by the worker of the queue workflows send
